@@ -1,0 +1,29 @@
+/**
+ * Codes of the errors this library raises itself. Errors from the file
+ * system are never wrapped: they reach the caller with their own `code`
+ * (`ENOENT`, `EEXIST`, `ENOSPC`, `EACCES` ...), `syscall` and `path`.
+ */
+export type FileStoreErrorCode =
+  /** A file name that is not a valid store name. */
+  | 'ERR_INVALID_NAME'
+  /** An area other than `tmp`, `new` or `cur`. */
+  | 'ERR_INVALID_AREA'
+  /** An option with a value of the wrong type or range. */
+  | 'ERR_INVALID_OPTION'
+  /** An area directory that is a symlink or not a directory. */
+  | 'ERR_UNSAFE_AREA';
+
+/** An error raised by maildir-filestore itself, with a string `code`. */
+export class FileStoreError extends Error {
+  /** What went wrong, for callers to switch on. */
+  readonly code: FileStoreErrorCode;
+  /** The path concerned, when there is one. */
+  readonly path?: string;
+
+  constructor(code: FileStoreErrorCode, message: string, options?: { path?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FileStoreError';
+    this.code = code;
+    if (options?.path !== undefined) this.path = options.path;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Putting a file at a new name in one atomic step, without replacing.
+ *
+ * `rename` replaces whatever holds the target name, so the no-clobber path
+ * is `link` then `unlink`: `link` fails with `EEXIST` atomically when the
+ * target exists. File systems without hard links (some FUSE and SMB mounts)
+ * fall back to a check and a rename, which leaves a short window in which a
+ * file created at the target by another process could be replaced.
+ */
+import { link, lstat, rename, unlink } from 'node:fs/promises';
+
+const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/** Whether `err` says the file system cannot make hard links. */
+export function isLinkUnsupported(err: unknown): boolean {
+  return LINK_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '');
+}
+
+/**
+ * Moves `from` to `to`. With `overwrite` an existing `to` is replaced;
+ * without, the move fails with `EEXIST` and `from` stays where it was.
+ */
+export async function placeFile(from: string, to: string, overwrite: boolean): Promise<void> {
+  if (overwrite) return rename(from, to);
+  try {
+    await link(from, to);
+  } catch (err) {
+    if (!isLinkUnsupported(err)) throw err;
+    return renameIfAbsent(from, to, err);
+  }
+  await unlinkSource(from, to);
+}
+
+/**
+ * Removes the source name after a successful `link`. When it is already gone
+ * (another process removed it), the file is still at `to`. Any other failure
+ * undoes the link, so the file never stays under both names.
+ */
+export async function unlinkSource(from: string, to: string): Promise<void> {
+  try {
+    await unlink(from);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    await unlink(to).catch(() => {});
+    throw err;
+  }
+}
+
+async function renameIfAbsent(from: string, to: string, linkErr: unknown): Promise<void> {
+  const exists = await lstat(to).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return false;
+      throw err;
+    },
+  );
+  if (exists) throw existsError(from, to, linkErr);
+  await rename(from, to);
+}
+
+/** An `EEXIST` error shaped like the one `link` would have raised. */
+export function existsError(from: string, to: string, cause: unknown): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException & { dest?: string } = new Error(`EEXIST: file already exists, link '${from}' -> '${to}'`, { cause });
+  err.code = 'EEXIST';
+  err.errno = -17;
+  err.syscall = 'link';
+  err.path = from;
+  err.dest = to;
+  return err;
+}

@@ -1,0 +1,259 @@
+import { hostname as osHostname } from 'node:os';
+import { link, lstat, mkdir, open, opendir, rename, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { assertDurability, type Durability } from './durability.js';
+import { FileStoreError } from './errors.js';
+import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } from './names.js';
+import { existsError, isLinkUnsupported, placeFile, unlinkSource } from './place.js';
+import { FileWriter } from './writer.js';
+
+/** Options of {@link FileStore}. */
+export interface FileStoreOptions {
+  /**
+   * How hard a commit works to survive a crash: `full` fsyncs the file before
+   * the commit and the target directory after it (concurrent commits share
+   * directory fsyncs), `file` fsyncs the file only, `none` never fsyncs.
+   * @default 'full'
+   */
+  durability?: Durability;
+  /**
+   * The host part of generated names.
+   * @default os.hostname()
+   */
+  hostname?: string;
+  /**
+   * Mode of created files, before the process umask is applied (as with `open(2)`).
+   * @default 0o666
+   */
+  fileMode?: number;
+}
+
+/** Options of {@link FileStore.create}. */
+export interface CreateOptions {
+  /**
+   * On `'finish'`, move the file from `tmp` to `new`. With `false` the file
+   * stays in `tmp` under its name, for an explicit `move` later.
+   * @default true
+   */
+  commit?: boolean;
+  /**
+   * Replace an existing file of the same name instead of failing with `EEXIST`.
+   * @default false
+   */
+  overwrite?: boolean;
+}
+
+/** Options of {@link FileStore.move} and {@link FileStore.copy}. */
+export interface TransferOptions {
+  /**
+   * Replace an existing file of the same name in the target area instead of
+   * failing with `EEXIST`.
+   * @default false
+   */
+  overwrite?: boolean;
+}
+
+/** A file in an area of a store, as {@link FileStore.list} yields it. */
+export interface Entry {
+  /** The file's name. */
+  name: string;
+  /** The area it was listed in. */
+  area: Area;
+  /** Its absolute path. */
+  path: string;
+}
+
+const LIST_BUFFER_SIZE = 1024;
+
+/**
+ * A maildir-style store: a directory with `tmp/`, `new/` and `cur/` through
+ * which many processes hand files to each other without locks.
+ */
+export class FileStore {
+  /** The store's directory, absolute. */
+  readonly root: string;
+  readonly #durability: Durability;
+  readonly #host: string;
+  readonly #fileMode: number;
+
+  constructor(root: string, options: FileStoreOptions = {}) {
+    if (typeof root !== 'string' || root === '') {
+      throw new FileStoreError('ERR_INVALID_OPTION', 'root must be a non-empty string');
+    }
+    const { durability = 'full', hostname = osHostname(), fileMode = 0o666 } = options;
+    assertDurability(durability);
+    if (typeof hostname !== 'string' || hostname === '') {
+      throw new FileStoreError('ERR_INVALID_OPTION', 'hostname must be a non-empty string');
+    }
+    if (!Number.isInteger(fileMode) || fileMode < 0 || fileMode > 0o7777) {
+      throw new FileStoreError('ERR_INVALID_OPTION', `invalid fileMode: ${String(fileMode)}`);
+    }
+    this.root = resolve(root);
+    this.#durability = durability;
+    this.#host = escapeHostname(hostname);
+    this.#fileMode = fileMode;
+  }
+
+  /**
+   * Creates the root and its `tmp`, `new` and `cur` directories. Idempotent
+   * and safe to race from many processes; recreates whatever was removed.
+   * Rejects with `ERR_UNSAFE_AREA` when an area is a symlink or not a directory.
+   */
+  async prepare(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    await Promise.all(AREAS.map((area) => this.#prepareArea(area)));
+  }
+
+  async #prepareArea(area: Area): Promise<void> {
+    const dir = join(this.root, area);
+    await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    const stats = await lstat(dir);
+    if (!stats.isDirectory()) {
+      const what = stats.isSymbolicLink() ? 'a symlink' : 'not a directory';
+      throw new FileStoreError('ERR_UNSAFE_AREA', `area ${area} of ${this.root} is ${what}`, { path: dir });
+    }
+  }
+
+  /**
+   * A Writable for a new file. It writes into `tmp/` and, before `'finish'`,
+   * commits the file to `new/` (or, with `commit: false`, to `tmp/<name>`).
+   * Without `overwrite`, committing over an existing name fails with `EEXIST`.
+   * @param name The file's name; a unique maildir name is generated when omitted.
+   * @throws FileStoreError `ERR_INVALID_NAME`, synchronously.
+   */
+  create(name?: string, options: CreateOptions = {}): FileWriter {
+    if (name !== undefined) assertName(name);
+    const commit = booleanOption(options.commit, 'commit', true);
+    const overwrite = booleanOption(options.overwrite, 'overwrite', false);
+    return this.#writer(name, commit ? 'new' : 'tmp', overwrite);
+  }
+
+  /** A writer whose file ends up in `area`; generated names go straight through `tmp` under their own name. */
+  #writer(name: string | undefined, area: Area, overwrite: boolean): FileWriter {
+    const generated = name === undefined;
+    const fileName = name ?? uniqueName(this.#host);
+    return new FileWriter({
+      name: fileName,
+      tmpPath: join(this.root, 'tmp', generated ? fileName : uniqueName(this.#host)),
+      targetPath: join(this.root, area, fileName),
+      overwrite: overwrite || generated,
+      durability: this.#durability,
+      mode: this.#fileMode,
+    });
+  }
+
+  /**
+   * The files of an area, read from the directory as the iteration goes
+   * (never the whole listing at once). Skips names starting with `.`; the
+   * order is the directory's.
+   * @throws FileStoreError `ERR_INVALID_AREA`, synchronously.
+   */
+  list(area: Area): AsyncIterableIterator<Entry> {
+    assertArea(area);
+    return this.#entries(area);
+  }
+
+  async *#entries(area: Area): AsyncIterableIterator<Entry> {
+    const dir = join(this.root, area);
+    for await (const dirent of await opendir(dir, { bufferSize: LIST_BUFFER_SIZE })) {
+      const { name } = dirent;
+      if (name.charCodeAt(0) !== 0x2e) yield { name, area, path: join(dir, name) };
+    }
+  }
+
+  /**
+   * Moves a file between areas in one atomic step.
+   * Rejects with `ENOENT` when the file is not (or no longer) in `from`, and
+   * with `EEXIST` when `to` has a file of that name, unless `overwrite`.
+   */
+  async move(name: string, from: Area, to: Area, options: TransferOptions = {}): Promise<void> {
+    const source = this.path(name, from);
+    const target = this.path(name, to);
+    await placeFile(source, target, booleanOption(options.overwrite, 'overwrite', false));
+  }
+
+  /**
+   * Claims a file for this caller by moving it from `new` to `cur`. Resolves
+   * `true` when this caller won, `false` when the file was not in `new` or
+   * another caller claimed it first: across any number of processes, each
+   * file is claimed once. Rejects with `EEXIST` when `cur` already holds a
+   * different file of that name.
+   */
+  async claim(name: string): Promise<boolean> {
+    const source = this.path(name, 'new');
+    const target = this.path(name, 'cur');
+    try {
+      await link(source, target);
+    } catch (err) {
+      return this.#claimFailed(err as NodeJS.ErrnoException, source, target);
+    }
+    await unlinkSource(source, target);
+    return true;
+  }
+
+  async #claimFailed(err: NodeJS.ErrnoException, source: string, target: string): Promise<boolean> {
+    const [sourceStats, targetStats] = await Promise.all([lstatOrNull(source), lstatOrNull(target)]);
+    if (sourceStats === null) return false;
+    if (err.code === 'EEXIST') {
+      // Another claimer linked the same file and is about to unlink the source.
+      if (targetStats !== null && sourceStats.ino === targetStats.ino && sourceStats.dev === targetStats.dev) return false;
+      throw err;
+    }
+    if (!isLinkUnsupported(err)) throw err;
+    if (targetStats !== null) throw existsError(source, target, err);
+    return rename(source, target).then(
+      () => true,
+      (renameErr: NodeJS.ErrnoException) => {
+        if (renameErr.code === 'ENOENT') return false;
+        throw renameErr;
+      },
+    );
+  }
+
+  /**
+   * Copies a file to another (or the same) area. The copy is written through
+   * `tmp/` and committed like a new file, so `to` never shows a partial copy.
+   * Rejects with `ENOENT` when the source is missing, `EEXIST` when the target
+   * exists (unless `overwrite`).
+   */
+  async copy(name: string, from: Area, to: Area, options: TransferOptions = {}): Promise<void> {
+    const source = this.path(name, from);
+    assertArea(to);
+    const overwrite = booleanOption(options.overwrite, 'overwrite', false);
+    const handle = await open(source, 'r');
+    await pipeline(handle.createReadStream(), this.#writer(name, to, overwrite));
+  }
+
+  /** Removes a file. Rejects with `ENOENT` when it is missing. */
+  async remove(name: string, area: Area): Promise<void> {
+    await unlink(this.path(name, area));
+  }
+
+  /**
+   * The absolute path of `name` in `area`, after validating both.
+   * @throws FileStoreError `ERR_INVALID_NAME` or `ERR_INVALID_AREA`.
+   */
+  path(name: string, area: Area): string {
+    assertName(name);
+    assertArea(area);
+    return join(this.root, area, name);
+  }
+}
+
+function booleanOption(value: unknown, option: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new FileStoreError('ERR_INVALID_OPTION', `option ${option} must be a boolean`);
+  }
+  return value;
+}
+
+async function lstatOrNull(path: string) {
+  return lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+}

@@ -1,0 +1,156 @@
+/**
+ * The Writable behind `FileStore.create()`.
+ *
+ * Data goes to a private file in `tmp/`, opened exclusively in `_construct`.
+ * `_final` fsyncs and closes it, puts it at its target name (in `new/`, or in
+ * `tmp/` for `commit: false`) and fsyncs the target directory, all before
+ * the stream emits `'finish'`: so `pipeline()` resolving means "committed",
+ * and a failed commit surfaces as `'error'`. `_destroy` closes the file and
+ * unlinks the private file unless it was already put in place. An operation
+ * in flight when `destroy()` is called finishes first, so the descriptor is
+ * never closed under a pending write.
+ */
+import { close, constants, fsync, open, unlink, write, writev } from 'node:fs';
+import { dirname } from 'node:path';
+import { Writable } from 'node:stream';
+import { syncDirectory, type Durability } from './durability.js';
+import { placeFile } from './place.js';
+
+type Callback = (err?: Error | null) => void;
+
+/** How a writer gets its file to the target name. Built by `FileStore.create()`. */
+export interface WriterPlan {
+  /** The file's name in its target area. */
+  name: string;
+  /** The private file the data is written to. */
+  tmpPath: string;
+  /** Where the file ends up on `'finish'`; equal to `tmpPath` when no move is needed. */
+  targetPath: string;
+  /** Whether an existing file at `targetPath` may be replaced. */
+  overwrite: boolean;
+  durability: Durability;
+  mode: number;
+}
+
+const OPEN_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+const ABORTED = new Error('writer destroyed during commit');
+
+/**
+ * A `node:stream` Writable that writes one file into a store and commits it
+ * atomically before `'finish'`. Any error or `destroy()` before the commit
+ * removes the temporary file and leaves the target area untouched.
+ */
+export class FileWriter extends Writable {
+  /** The file's name (generated when the caller gave none). */
+  readonly name: string;
+  readonly #plan: WriterPlan;
+  #path: string;
+  #fd: number | null = null;
+  #tmpExists = false;
+  #busy = false;
+  #whenIdle: (() => void) | null = null;
+
+  /** @internal Use `FileStore.create()`. */
+  constructor(plan: WriterPlan) {
+    super();
+    this.name = plan.name;
+    this.#plan = plan;
+    this.#path = plan.tmpPath;
+  }
+
+  /** Where the file is now: its temporary path until committed, then its target path. */
+  get path(): string {
+    return this.#path;
+  }
+
+  override _construct(cb: Callback): void {
+    this.#run((done) => {
+      open(this.#plan.tmpPath, OPEN_FLAGS, this.#plan.mode, (err, fd) => {
+        if (!err) {
+          this.#fd = fd;
+          this.#tmpExists = true;
+        }
+        done(err);
+      });
+    }, cb);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: Callback): void {
+    this.#run((done) => writeAll(this.#fd as number, [chunk], done), cb);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: Callback): void {
+    this.#run((done) => writeAll(this.#fd as number, chunks.map((c) => c.chunk), done), cb);
+  }
+
+  override _final(cb: Callback): void {
+    this.#commit().then(() => cb(), cb);
+  }
+
+  override _destroy(err: Error | null, cb: Callback): void {
+    const cleanup = (): void => {
+      const fd = this.#fd;
+      this.#fd = null;
+      const removeTmp = (): void => {
+        if (!this.#tmpExists) return cb(err);
+        this.#tmpExists = false;
+        unlink(this.#plan.tmpPath, () => cb(err));
+      };
+      if (fd === null) removeTmp();
+      else close(fd, removeTmp);
+    };
+    if (this.#busy) this.#whenIdle = cleanup;
+    else cleanup();
+  }
+
+  async #commit(): Promise<void> {
+    const { durability, tmpPath, targetPath, overwrite } = this.#plan;
+    const fd = this.#fd as number;
+    if (durability !== 'none') await this.#step((done) => fsync(fd, done));
+    this.#fd = null;
+    await this.#step((done) => close(fd, done));
+    if (targetPath !== tmpPath) {
+      await this.#step((done) => placeFile(tmpPath, targetPath, overwrite).then(() => done(null), done));
+      this.#tmpExists = false;
+    }
+    this.#path = targetPath;
+    if (durability === 'full') await this.#step((done) => syncDirectory(dirname(targetPath), done));
+  }
+
+  /** Runs one file-system operation, marking the writer busy until it calls back. */
+  #run(op: (done: Callback) => void, cb: Callback): void {
+    this.#busy = true;
+    op((err) => {
+      this.#busy = false;
+      const idle = this.#whenIdle;
+      this.#whenIdle = null;
+      idle?.();
+      cb(err);
+    });
+  }
+
+  /** {@link #run} as a promise that rejects when the writer was destroyed meanwhile. */
+  #step(op: (done: Callback) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#run(op, (err) => {
+        if (err) reject(err);
+        else if (this.destroyed) reject(ABORTED);
+        else resolve();
+      });
+    });
+  }
+}
+
+/** Writes every byte of `buffers` at the file position, resuming after short writes. */
+function writeAll(fd: number, buffers: Buffer[], cb: Callback): void {
+  const onWritten = (err: NodeJS.ErrnoException | null, written: number): void => {
+    if (err) return cb(err);
+    let rest = written;
+    while (buffers.length > 0 && rest >= (buffers[0] as Buffer).length) rest -= (buffers.shift() as Buffer).length;
+    if (buffers.length === 0) return cb(null);
+    buffers[0] = (buffers[0] as Buffer).subarray(rest);
+    writeAll(fd, buffers, cb);
+  };
+  if (buffers.length === 1) write(fd, buffers[0] as Buffer, 0, (buffers[0] as Buffer).length, null, onWritten);
+  else writev(fd, buffers, null, onWritten);
+}
