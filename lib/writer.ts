@@ -10,7 +10,7 @@
  * in flight when `destroy()` is called finishes first, so the descriptor is
  * never closed under a pending write.
  */
-import { close, constants, fsync, open, unlink, write, writev } from 'node:fs';
+import { close, constants, fstat, fsync, lstat, open, unlink, write, writev, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { syncDirectory, type Durability } from './durability.js';
@@ -107,6 +107,15 @@ export class FileWriter extends Writable {
     const { durability, tmpPath, targetPath, overwrite } = this.#plan;
     const fd = this.#fd as number;
     if (durability !== 'none') await this.#step((done) => fsync(fd, done));
+    let written: Stats | null = null;
+    if (durability === 'full') {
+      await this.#step((done) =>
+        fstat(fd, (err, stats) => {
+          written = stats;
+          done(err);
+        }),
+      );
+    }
     this.#fd = null;
     await this.#step((done) => close(fd, done));
     if (targetPath !== tmpPath) {
@@ -114,7 +123,12 @@ export class FileWriter extends Writable {
       this.#tmpExists = false;
     }
     this.#path = targetPath;
-    if (durability === 'full') await this.#step((done) => syncDirectory(dirname(targetPath), done));
+    if (durability === 'full') {
+      await this.#step((done) => syncDirectory(dirname(targetPath), done)).catch((err: unknown) => {
+        if (err === ABORTED) throw err;
+        return takeBack(targetPath, written).then(() => Promise.reject(err));
+      });
+    }
   }
 
   /** Runs one file-system operation, marking the writer busy until it calls back. */
@@ -139,6 +153,21 @@ export class FileWriter extends Writable {
       });
     });
   }
+}
+
+/**
+ * Removes a committed file whose directory fsync failed, so a failed write
+ * leaves nothing in `new/`; only while `path` still is the file written
+ * (a consumer may have claimed it, another writer may have replaced it).
+ */
+function takeBack(path: string, written: Stats | null): Promise<void> {
+  return new Promise((resolve) => {
+    if (written === null) return resolve();
+    lstat(path, (err, now) => {
+      if (err || now.ino !== written.ino || now.dev !== written.dev) return resolve();
+      unlink(path, () => resolve());
+    });
+  });
 }
 
 /** Writes every byte of `buffers` at the file position, resuming after short writes. */

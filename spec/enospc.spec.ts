@@ -223,6 +223,7 @@ for (const code of ['ENOSPC', 'EIO']) {
     { fn: 'unlink', code, durability: 'full', naming: 'named', step: 'unlink of tmp after link' },
     { fn: 'rename', code, durability: 'full', naming: 'generated', step: 'rename into new/' },
     { fn: 'rename', code, durability: 'none', naming: 'overwrite', step: 'rename over an existing file' },
+    { fn: 'fsync', code, skip: 1, durability: 'full', naming: 'named', step: 'directory fsync' },
   );
 }
 
