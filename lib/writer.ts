@@ -120,8 +120,9 @@ export class FileWriter extends Writable {
     await this.#step((done) => close(fd, done));
     if (targetPath !== tmpPath) {
       await this.#step((done) => placeFile(tmpPath, targetPath, overwrite).then(() => done(null), done));
-      this.#tmpExists = false;
     }
+    // from here on the file is at its target: neither destroy() nor autoDestroy may unlink it
+    this.#tmpExists = false;
     this.#path = targetPath;
     if (durability === 'full') {
       await this.#step((done) => syncDirectory(dirname(targetPath), done)).catch((err: unknown) => {
