@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { expect, it } from 'vitest';
-import { rounds, contentsOf, startWorker, reported, verifiesSelf, SOAK } from './reliability.js';
+import { contentsOf, reported, rounds, SOAK, startWorker, TIMEOUT, verifiesSelf } from './reliability.js';
 import { tempStore } from './helpers.js';
 
 interface CrashCase {
@@ -56,7 +56,7 @@ it.each(cases)('$title: every reported file survives SIGKILL whole, leftovers on
   totals.reported += committed.size;
   totals.leftovers += (await readdir(`${store.root}/tmp`)).length;
   expect(committed.size).toBeGreaterThan(0);
-});
+}, TIMEOUT);
 
 it('reports the totals', () => {
   // Printed so a soak run (FILESTORE_SOAK=1) yields the README's figures.

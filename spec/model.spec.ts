@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { afterAll, expect, it } from 'vitest';
 import type { Area, FileStore } from '../lib/index.js';
 import { tempStore } from './helpers.js';
-import { rounds } from './reliability.js';
+import { rounds, TIMEOUT } from './reliability.js';
 
 type Model = Record<Area, Map<string, string>>;
 type Outcome = 'ok' | boolean | string;
@@ -201,7 +201,7 @@ it('create/commit/abort/move/claim/copy/remove agree with an in-memory model aft
     }),
     { numRuns: rounds(80, 2000) },
   );
-});
+}, TIMEOUT);
 
 // The first counterexample the model found: with a generated name and
 // commit: false the tmp file is the final file, and autoDestroy unlinked it.
