@@ -201,6 +201,17 @@ describe('FileWriter', () => {
     expect(await readFile(join(store.root, 'tmp', 'held'), 'utf8')).toBe('held back');
   });
 
+  it('with commit: false and a generated name keeps the file in tmp after close', async () => {
+    const store = await tempStore();
+    const writer = store.create(undefined, { commit: false });
+    writer.end('kept');
+    await finished(writer);
+    await settled(writer);
+    expect(writer.path).toBe(join(store.root, 'tmp', writer.name));
+    expect(await namesIn(store, 'tmp')).toEqual([writer.name]);
+    expect(await readFile(writer.path, 'utf8')).toBe('kept');
+  });
+
   it('applies fileMode (under the umask)', async () => {
     const store = await tempStore({ fileMode: 0o600 });
     const writer = store.create('private');
