@@ -136,6 +136,11 @@ describe('FileStore', () => {
       expect(await namesIn(store, 'new')).toEqual(['job']);
     });
 
+    it('rejects with ENOENT when the store is missing rather than reporting a lost race', async () => {
+      const store = new FileStore(join(await tempDir(), 'missing'));
+      await expect(store.claim('job')).rejects.toMatchObject({ code: 'ENOENT' });
+    });
+
     it('rejects when cur is missing rather than reporting a lost race', async () => {
       const store = await tempStore();
       await put(store, 'job', 'work');
