@@ -7,5 +7,3 @@ export type { Area } from './names.js';
 export type { Durability } from './durability.js';
 export { createServer } from './cli/server.js';
 export type { ServerOptions } from './cli/server.js';
-export { HttpError } from './cli/http-error.js';
-export type { HttpErrorCode } from './cli/http-error.js';

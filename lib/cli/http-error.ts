@@ -13,9 +13,7 @@ export type HttpErrorCode =
   /** A malformed request, e.g. a bad percent-encoding or Content-Length (400). */
   | 'ERR_BAD_REQUEST'
   /** `POST /files/NAME/claim` lost: the file is not (or no longer) in new/ (409). */
-  | 'ERR_CLAIM_LOST'
-  /** The client went away before the request body was complete (no response is sent). */
-  | 'ECONNRESET';
+  | 'ERR_CLAIM_LOST';
 
 /** An error with the HTTP status it answers with. */
 export class HttpError extends Error {
