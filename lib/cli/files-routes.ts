@@ -83,7 +83,7 @@ async function claim({ store, res, params }: RequestContext): Promise<void> {
 }
 
 /** Writes a chunk of a streamed response, waiting while the client is slow; throws once it is gone. */
-export async function send(res: Writable, chunk: string | Buffer): Promise<void> {
+async function send(res: Writable, chunk: string | Buffer): Promise<void> {
   if (!res.write(chunk)) {
     await new Promise<void>((resolve) => {
       const done = (): void => {

@@ -17,7 +17,9 @@ export type HttpErrorCode =
 
 /** An error with the HTTP status it answers with. */
 export class HttpError extends Error {
+  /** The HTTP status of the answer. */
   readonly status: number;
+  /** The `error.code` of the JSON answer. */
   readonly code: HttpErrorCode;
 
   constructor(status: number, code: HttpErrorCode, message: string) {
