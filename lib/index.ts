@@ -5,3 +5,5 @@ export { FileStoreError } from './errors.js';
 export type { FileStoreErrorCode } from './errors.js';
 export type { Area } from './names.js';
 export type { Durability } from './durability.js';
+export type { ConsumeOptions } from './consume.js';
+export type { CleanOptions } from './clean.js';
