@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { describe, expect, it, vi } from 'vitest';
-import type { Entry, FileStore } from '../lib/index.js';
-import { DIST, namesIn, tempStore } from './helpers.js';
+import { FileStore, type Entry } from '../lib/index.js';
+import { DIST, namesIn, tempDir, tempStore } from './helpers.js';
 
 // fs.watch, replaced by a watcher that never reports anything while `suppress` is set.
 const watchControl = vi.hoisted(() => ({ suppress: false, watched: [] as string[], closed: 0 }));
@@ -54,8 +54,9 @@ interface ChildResult {
 }
 
 /** Runs an ES module script in a child process that imports the library from `DIST`. */
-function child(script: string, env: Record<string, string>, onLine?: (line: string) => void) {
+function child(script: string, env: Record<string, string>, onLine?: (line: string) => void, cwd?: string) {
   const proc = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    cwd,
     env: { ...process.env, DIST, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -342,4 +343,34 @@ console.log('seen', seen);
     expect(await namesIn(store, 'new')).toHaveLength(files - seen);
   });
 
+});
+
+it('runs the README consume example', { timeout: 30_000 }, async () => {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+  const block = /<!-- readme-consume -->\n```js\n([\s\S]*?)```/.exec(readme)?.[1];
+  expect(block).toBeDefined();
+  const script = (block as string).replace("from 'maildir-filestore'", `from ${JSON.stringify(DIST)}`);
+  const cwd = await tempDir();
+  const store = new FileStore(join(cwd, 'queue'), { durability: 'none' });
+  await store.prepare();
+  const first = await commit(store);
+
+  let later: Promise<string> | undefined;
+  const lines: string[] = [];
+  const run = child(
+    script,
+    {},
+    (line) => {
+      lines.push(line);
+      if (line === `got ${first}`) later = commit(store);
+      else run.proc.kill('SIGTERM');
+    },
+    cwd,
+  );
+  const result = await exitsWithin(run, 20_000);
+
+  expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
+  expect(lines).toEqual([`got ${first}`, `got ${await later}`]);
+  expect(await namesIn(store, 'new')).toEqual([]);
+  expect(await namesIn(store, 'cur')).toEqual([]);
 });
