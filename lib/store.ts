@@ -2,6 +2,8 @@ import { hostname as osHostname } from 'node:os';
 import { link, lstat, mkdir, open, opendir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { cleanTmp, type CleanOptions } from './clean.js';
+import { consumeStore, type ConsumeOptions } from './consume.js';
 import { assertDurability, type Durability } from './durability.js';
 import { FileStoreError } from './errors.js';
 import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } from './names.js';
@@ -65,6 +67,9 @@ export interface Entry {
 }
 
 const LIST_BUFFER_SIZE = 1024;
+
+/** The `tmp/` paths of this process's writers that are not closed yet: `clean()` spares them. */
+const liveTmpPaths = new Set<string>();
 
 /**
  * A maildir-style store: a directory with `tmp/`, `new/` and `cur/` through
@@ -135,14 +140,18 @@ export class FileStore {
   #writer(name: string | undefined, area: Area, overwrite: boolean): FileWriter {
     const generated = name === undefined;
     const fileName = name ?? uniqueName(this.#host);
-    return new FileWriter({
+    const tmpPath = join(this.root, 'tmp', generated ? fileName : uniqueName(this.#host));
+    const writer = new FileWriter({
       name: fileName,
-      tmpPath: join(this.root, 'tmp', generated ? fileName : uniqueName(this.#host)),
+      tmpPath,
       targetPath: join(this.root, area, fileName),
       overwrite: overwrite || generated,
       durability: this.#durability,
       mode: this.#fileMode,
     });
+    liveTmpPaths.add(tmpPath);
+    writer.once('close', () => liveTmpPaths.delete(tmpPath));
+    return writer;
   }
 
   /**
@@ -243,6 +252,29 @@ export class FileStore {
     assertName(name);
     assertArea(area);
     return join(this.root, area, name);
+  }
+
+  /**
+   * Claims the files waiting in `new/` and yields each one this caller won,
+   * already in `cur/`; a file another consumer claims first is skipped. Reads
+   * `new/` in batches of 1,024 names, each batch in name order (so generated
+   * names come roughly oldest first). With `follow` it then waits for new
+   * files until `signal` aborts or the loop is left; an abort ends the loop
+   * quietly.
+   * @throws FileStoreError `ERR_INVALID_OPTION`, synchronously.
+   */
+  consume(options?: ConsumeOptions): AsyncIterableIterator<Entry> {
+    return consumeStore(this, options);
+  }
+
+  /**
+   * Removes the files in `tmp/` last modified more than `olderThan` ms ago
+   * (default 36 hours), except those a writer of this process still has open,
+   * and resolves with their names. Never touches `new/` or `cur/`. Rejects
+   * with `ERR_INVALID_OPTION` for a bad option, before touching a file.
+   */
+  clean(options?: CleanOptions): Promise<string[]> {
+    return cleanTmp(this, liveTmpPaths, options);
   }
 }
 
