@@ -74,6 +74,20 @@ describe('FileWriter', () => {
     expect(await namesIn(store, 'new')).toEqual([...names].sort());
   });
 
+  it('orders generated names by creation time, to the microsecond', async () => {
+    const store = await tempStore({ durability: 'none' });
+    const names: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const writer = store.create();
+      names.push(writer.name);
+      writer.destroy();
+      const until = performance.now() + 0.02;
+      while (performance.now() < until);
+    }
+    for (const name of names) expect(name).toMatch(/^\d+\.M\d{6}P/);
+    expect([...names].sort()).toEqual(names);
+  });
+
   describe('on every error path, removes its tmp file and leaves new untouched', () => {
     it('when the source fails', async () => {
       const store = await tempStore();
