@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import pump from 'pump';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FileWriter } from '../lib/index.js';
 import { namesIn, tempStore } from './helpers.js';
 
@@ -76,13 +76,18 @@ describe('FileWriter', () => {
 
   it('orders generated names by creation time, to the microsecond', async () => {
     const store = await tempStore({ durability: 'none' });
+    const second = Math.floor(Date.now() / 1000);
     const names: string[] = [];
-    for (let i = 0; i < 50; i++) {
-      const writer = store.create();
-      names.push(writer.name);
-      writer.destroy();
-      const until = performance.now() + 0.02;
-      while (performance.now() < until);
+    const clock = vi.spyOn(performance, 'now');
+    try {
+      for (const micros of [5, 42, 999, 99_999, 100_000, 999_999, 1_000_003]) {
+        clock.mockReturnValue((second * 1e6 + micros + 0.4) / 1000 - performance.timeOrigin);
+        const writer = store.create();
+        names.push(writer.name);
+        writer.destroy();
+      }
+    } finally {
+      clock.mockRestore();
     }
     for (const name of names) expect(name).toMatch(/^\d+\.M\d{6}P/);
     expect([...names].sort()).toEqual(names);
