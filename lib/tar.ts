@@ -123,7 +123,9 @@ async function packFile(path: string, name: string, pack: Pack, out: PassThrough
         resolve(pack.entry({ name, size, mode: stats.mode & 0o7777, mtime: stats.mtime, type: 'file' }, done));
       });
     });
-    await copyInto(handle, size, await sink, path, out);
+    const entry = await sink;
+    entry.on('error', ignore); // a destroyed entry also reports through entryDone
+    await copyInto(handle, size, entry, path, out);
     const err = await entryDone;
     if (err && !out.destroyed) throw err;
   } finally {
@@ -153,6 +155,8 @@ async function copyInto(handle: FileHandle, size: number, sink: Sink, path: stri
   }
   sink.end(undefined);
 }
+
+function ignore(): void {}
 
 function fileChanged(path: string, how: string): FileStoreError {
   return new FileStoreError('ERR_FILE_CHANGED', `file ${how} while it was being exported: ${path}`, { path });
