@@ -166,6 +166,12 @@ describe('exportTar', () => {
     await expect(collect(store.exportTar('new', { names: ['a', '../etc'] }))).rejects.toMatchObject({ code: 'ERR_INVALID_NAME' });
   });
 
+  it('destroys the stream with ENOENT when the store is missing', async () => {
+    const store = await tempStore({ durability: 'none' });
+    await rm(store.root, { recursive: true });
+    await expect(collect(store.exportTar('new'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   describe('a file that changes size while it is read', () => {
     const SIZE = 4 * 1024 * 1024;
 
