@@ -1,12 +1,14 @@
 /**
  * Tar export and import of a store area.
  *
- * Export: one driver loop takes names one at a time (from the caller or from
- * the area's streamed listing), opens the file, and writes it into a
- * tar-stream pack entry in chunks read at explicit offsets, waiting for the
- * entry to drain before reading on. So one file descriptor and a few
- * high-water marks of data are all it holds, and a slow consumer pauses the
- * reads. The loop owns every failure and destroys the returned stream with it
+ * Export: one driver loop takes names (from the caller or from the area's
+ * streamed listing) and writes each file into a tar-stream pack entry in
+ * chunks read at explicit offsets, waiting for the entry to drain before
+ * reading on. Small files cost a thread-pool round trip per open, fstat, read
+ * and close, so up to READ_AHEAD files are opened and read (one chunk each)
+ * ahead of the one being packed; larger files stream one at a time. Memory
+ * is bounded by READ_AHEAD chunks plus the streams' high-water marks, and a
+ * slow consumer pauses the reads. The loop owns every failure and destroys the returned stream with it
  * before anything else is torn down, so the consumer sees the real error
  * (`EACCES`, `ERR_FILE_CHANGED`, ...), never a bare premature close. The entry
  * header carries the size fstat gave for the open descriptor, and exactly that
@@ -19,9 +21,9 @@
  * or parse error stops the import; what was committed before stays, and is
  * named on the error.
  */
-import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { close, constants, fstat, open, read, type Stats } from 'node:fs';
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { promisify } from 'node:util';
 import pump from 'pump';
 import tarStream, { type Header, type Pack } from 'tar-stream';
 import { FileStoreError } from './errors.js';
@@ -67,11 +69,23 @@ export type OpenWriter = (name: string, area: 'new' | 'cur', overwrite: boolean)
 type Sink = ReturnType<Pack['entry']>;
 
 const CHUNK_SIZE = 64 * 1024;
+/** Files opened, stat'ed and read (up to one chunk each) ahead of the one being packed. */
+const READ_AHEAD = 16;
 const BLOCK_SIZE = 512;
 const END_OF_ARCHIVE_SIZE = 2 * BLOCK_SIZE;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 /** A file that vanished (`ENOENT`) or is a symlink (`ELOOP` under `O_NOFOLLOW`) is skipped. */
 const SKIPPED_ON_OPEN = new Set(['ENOENT', 'ELOOP']);
+
+const openFile = promisify(open);
+const statFile = promisify(fstat);
+
+/** Reads into `buffer` at `position`; resolves with the number of bytes read. */
+function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fd, buffer, 0, buffer.length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead)));
+  });
+}
 
 /** The tar stream of {@link FileStore.exportTar}. */
 export function exportTar(store: FileStore, area: Area, options: ExportTarOptions = {}): Readable {
@@ -91,6 +105,16 @@ async function* areaNames(store: FileStore, area: Area): AsyncGenerator<string> 
   for await (const entry of store.list(area)) yield entry.name;
 }
 
+/** A file opened and read up to its first chunk, waiting for its turn in the archive. */
+interface OpenedFile {
+  name: string;
+  path: string;
+  fd: number;
+  stats: Stats;
+  /** The first bytes, up to `CHUNK_SIZE`, or the whole file and one byte more when it is smaller. */
+  head: Buffer;
+}
+
 async function packFiles(
   store: FileStore,
   area: Area,
@@ -98,60 +122,93 @@ async function packFiles(
   pack: Pack,
   out: PassThrough,
 ): Promise<void> {
-  for await (const name of names) {
-    if (out.destroyed) return;
-    await packFile(store.path(name, area), name, pack, out);
+  const ahead: Array<Promise<OpenedFile | null>> = [];
+  try {
+    for await (const name of names) {
+      if (out.destroyed) return;
+      const opened = openAhead(store.path(name, area), name);
+      opened.catch(ignore); // its error is raised when its turn comes
+      ahead.push(opened);
+      if (ahead.length >= READ_AHEAD) await packFile(await (ahead.shift() as Promise<OpenedFile | null>), pack, out);
+    }
+    while (ahead.length > 0 && !out.destroyed) await packFile(await (ahead.shift() as Promise<OpenedFile | null>), pack, out);
+    if (!out.destroyed) pack.finalize();
+  } finally {
+    for (const opened of ahead) opened.then((file) => file && close(file.fd, ignore), ignore);
   }
-  if (!out.destroyed) pack.finalize();
 }
 
-async function packFile(path: string, name: string, pack: Pack, out: PassThrough): Promise<void> {
-  let handle: FileHandle;
+/** Opens, stats and reads the head of a file; `null` when it is to be skipped. */
+async function openAhead(path: string, name: string): Promise<OpenedFile | null> {
+  let fd: number;
   try {
-    handle = await open(path, OPEN_FLAGS);
+    fd = await openFile(path, OPEN_FLAGS);
   } catch (err) {
-    if (SKIPPED_ON_OPEN.has((err as NodeJS.ErrnoException).code ?? '')) return;
+    if (SKIPPED_ON_OPEN.has((err as NodeJS.ErrnoException).code ?? '')) return null;
     throw err;
   }
   try {
-    const stats = await handle.stat();
-    if (!stats.isFile() || out.destroyed) return;
-    const size = stats.size;
+    const stats = await statFile(fd);
+    if (!stats.isFile()) {
+      close(fd, ignore);
+      return null;
+    }
+    const head = Buffer.allocUnsafe(stats.size < CHUNK_SIZE ? stats.size + 1 : CHUNK_SIZE);
+    const bytesRead = await readAt(fd, head, 0);
+    return { name, path, fd, stats, head: head.subarray(0, bytesRead) };
+  } catch (err) {
+    close(fd, ignore);
+    throw err;
+  }
+}
+
+async function packFile(file: OpenedFile | null, pack: Pack, out: PassThrough): Promise<void> {
+  if (file === null) return;
+  try {
+    if (out.destroyed) return;
+    const { name, stats } = file;
     let entryDone!: Promise<Error | null | undefined>;
     const sink = new Promise<Sink>((resolve) => {
       entryDone = new Promise((done) => {
-        resolve(pack.entry({ name, size, mode: stats.mode & 0o7777, mtime: stats.mtime, type: 'file' }, done));
+        resolve(pack.entry({ name, size: stats.size, mode: stats.mode & 0o7777, mtime: stats.mtime, type: 'file' }, done));
       });
     });
     const entry = await sink;
     entry.on('error', ignore); // a destroyed entry also reports through entryDone
-    await copyInto(handle, size, entry, path, out);
+    await copyInto(file, entry, out);
     const err = await entryDone;
     if (err && !out.destroyed) throw err;
   } finally {
-    await handle.close();
+    close(file.fd, ignore);
   }
 }
 
 /**
- * Writes exactly `size` bytes of the file into the entry. The last read asks
- * for one byte more than is left, so a file that grew is noticed without
- * another fstat; a read that finds the end early means the file shrank.
+ * Writes exactly the file's fstat size into the entry, starting with the
+ * head read ahead. The last read asks for one byte more than is left, so a
+ * file that grew is noticed without another fstat; a read that finds the end
+ * early means the file shrank.
  */
-async function copyInto(handle: FileHandle, size: number, sink: Sink, path: string, out: PassThrough): Promise<void> {
+async function copyInto(file: OpenedFile, sink: Sink, out: PassThrough): Promise<void> {
+  const { fd, path } = file;
+  const size = file.stats.size;
+  let chunk = file.head;
+  let asked = size < CHUNK_SIZE ? size + 1 : CHUNK_SIZE;
   let position = 0;
   for (;;) {
     const left = size - position;
-    const length = left < CHUNK_SIZE ? left + 1 : CHUNK_SIZE;
-    const buffer = Buffer.allocUnsafe(length);
-    const { bytesRead } = await handle.read(buffer, 0, length, position);
+    if (chunk.length > left) throw fileChanged(path, 'grew');
+    if (chunk.length === 0 && left > 0) throw fileChanged(path, 'shrank');
+    position += chunk.length;
+    if (chunk.length > 0 && !sink.write(chunk)) await drained(sink);
     if (out.destroyed) return;
-    if (bytesRead > left) throw fileChanged(path, 'grew');
-    if (bytesRead === 0 && left > 0) throw fileChanged(path, 'shrank');
-    position += bytesRead;
-    if (bytesRead > 0 && !sink.write(buffer.subarray(0, bytesRead))) await drained(sink);
+    if (position === size && asked > left) break;
+    const rest = size - position;
+    asked = rest < CHUNK_SIZE ? rest + 1 : CHUNK_SIZE;
+    const buffer = Buffer.allocUnsafe(asked);
+    const bytesRead = await readAt(fd, buffer, position);
     if (out.destroyed) return;
-    if (position === size && length > left) break;
+    chunk = buffer.subarray(0, bytesRead);
   }
   sink.end(undefined);
 }

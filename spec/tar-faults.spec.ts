@@ -1,7 +1,7 @@
 // exportTar under file-system faults that cannot be made for real here (the
 // specs may run as root, which ignores permissions, and EIO needs a failing
-// disk): node:fs/promises, the module lib/tar.ts reads through, is wrapped
-// to fail chosen opens and reads.
+// disk): node:fs, the module lib/tar.ts reads through, is wrapped to fail
+// chosen opens and reads (the first read of a file succeeds, later ones fail).
 import { readdir, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,25 +10,32 @@ import { tempStore } from './helpers.js';
 
 const faults = vi.hoisted(() => ({ open: new Map<string, string>(), read: new Map<string, string>() }));
 
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const real = await importOriginal<typeof import('node:fs/promises')>();
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
   const fail = (code: string, syscall: string, path: string): NodeJS.ErrnoException =>
     Object.assign(new Error(`${code}: injected, ${syscall} '${path}'`), { code, syscall, path });
-  const open: typeof real.open = async (path, flags, mode) => {
-    const openCode = faults.open.get(String(path));
-    if (openCode !== undefined) throw fail(openCode, 'open', String(path));
-    const handle = await real.open(path, flags, mode);
-    const readCode = faults.read.get(String(path));
-    if (readCode !== undefined) {
-      const read = handle.read.bind(handle) as (...args: unknown[]) => Promise<unknown>;
-      let reads = 0;
-      Object.assign(handle, {
-        read: (...args: unknown[]) => (reads++ === 0 ? read(...args) : Promise.reject(fail(readCode, 'read', String(path)))),
-      });
-    }
-    return handle;
+  const failingReads = new Map<number, { code: string; path: string; reads: number }>();
+  type Callback = (err: NodeJS.ErrnoException | null, value?: unknown) => void;
+  const open = (path: string, ...rest: unknown[]): void => {
+    const callback = rest.pop() as Callback;
+    const openCode = faults.open.get(path);
+    if (openCode !== undefined) return process.nextTick(callback, fail(openCode, 'open', path));
+    (real.open as (...args: unknown[]) => void)(path, ...rest, (err: NodeJS.ErrnoException | null, fd: number) => {
+      const readCode = faults.read.get(path);
+      if (!err && readCode !== undefined) failingReads.set(fd, { code: readCode, path, reads: 0 });
+      callback(err, fd);
+    });
   };
-  return { ...real, open, default: { ...real, open } };
+  const read = (fd: number, buffer: Buffer, offset: number, length: number, position: number, callback: Callback): void => {
+    const failing = failingReads.get(fd);
+    if (failing !== undefined && failing.reads++ > 0) return process.nextTick(callback, fail(failing.code, 'read', failing.path));
+    real.read(fd, buffer, offset, length, position, callback as Parameters<typeof real.read>[5]);
+  };
+  const close = (fd: number, callback: Callback): void => {
+    failingReads.delete(fd);
+    real.close(fd, callback);
+  };
+  return { ...real, open, read, close, default: { ...real, open, read, close } };
 });
 
 afterEach(() => {

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import tarStream, { type Header } from 'tar-stream';
 import { describe, expect, it, vi } from 'vitest';
 import type { FileStore, ImportTarError } from '../lib/index.js';
-import { namesIn, tempDir, tempStore } from './helpers.js';
+import { DIST, namesIn, tempDir, tempStore } from './helpers.js';
 
 const run = promisify(execFile);
 
@@ -209,28 +209,36 @@ describe('exportTar', () => {
     const store = await tempStore({ durability: 'none' });
     const SIZE = 32 * 1024 * 1024;
     await put(store, 'huge', Buffer.alloc(SIZE, 3));
-    const probe = await open(join(store.root, 'new', 'huge'));
-    const read = vi.spyOn(Object.getPrototypeOf(probe) as { read: () => unknown }, 'read');
-    await probe.close();
-    try {
+    // A child exports the file without reading the stream, waits until the stream's buffer is
+    // full and its read counter (rchar of /proc/self/io, every byte read(2) returned) settles
+    // (grows by less than a page between polls: the poll itself reads /proc/self/io), then
+    // reads the stream to the end.
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { FileStore } from ${JSON.stringify(DIST)};
+      const rchar = () => Number(/rchar: (\\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))[1]);
+      const tick = () => new Promise((resolve) => setTimeout(resolve, 20));
+      const store = new FileStore(${JSON.stringify(store.root)});
+      const before = rchar();
       const stream = store.exportTar('new');
-      // Wait until the pipe into the returned stream has filled it and reads have stopped.
-      let calls = -1;
-      while (stream.readableLength < stream.readableHighWaterMark || read.mock.calls.length !== calls) {
-        calls = read.mock.calls.length;
-        await new Promise((resolve) => setTimeout(resolve, 20));
+      let last = -1, still = 0;
+      for (let i = 0; i < 500 && still < 5; i++) {
+        await tick();
+        const now = rchar();
+        still = stream.readableLength >= stream.readableHighWaterMark && now - last < 4096 ? still + 1 : 0;
+        last = now;
       }
-      const readWhilePaused = read.mock.calls.reduce((sum, call) => sum + Number(call[2] ?? 0), 0);
-      expect(readWhilePaused).toBeGreaterThan(0);
-      expect(readWhilePaused).toBeLessThan(1024 * 1024);
-
-      const extracted = await tempDir();
-      await gnuTar(stream, ['-x', '-C', extracted]);
-      expect((await stat(join(extracted, 'huge'))).size).toBe(SIZE);
-      expect(read.mock.calls.length).toBeGreaterThan(SIZE / (64 * 1024));
-    } finally {
-      read.mockRestore();
-    }
+      const paused = rchar() - before;
+      let bytes = 0;
+      for await (const chunk of stream) bytes += chunk.length;
+      console.log(JSON.stringify({ paused, settled: still >= 5, total: rchar() - before, bytes }));
+    `;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script]);
+    const result = JSON.parse(stdout) as { paused: number; settled: boolean; total: number; bytes: number };
+    expect(result.settled).toBe(true);
+    expect(result.paused).toBeLessThan(2 * 1024 * 1024);
+    expect(result.total).toBeGreaterThan(SIZE);
+    expect(result.bytes).toBe(512 + SIZE + 1024);
   });
 
   it('closes the file it was reading when the consumer destroys the stream', async () => {
