@@ -6,7 +6,11 @@
  * chunks read at explicit offsets, waiting for the entry to drain before
  * reading on. Small files cost a thread-pool round trip per open, fstat, read
  * and close, so up to READ_AHEAD files are opened and read (one chunk each)
- * ahead of the one being packed; larger files stream one at a time. Memory
+ * ahead of the one being packed; larger files stream one at a time. `fstat`
+ * and `close` of a descriptor opened read-only do not wait on the disk, and
+ * on a busy machine each thread-pool round trip costs far more than these
+ * syscalls, so they run synchronously; `open` and `read`, which can wait on
+ * the disk, go through the thread pool. Memory
  * is bounded by READ_AHEAD chunks plus the streams' high-water marks, and a
  * slow consumer pauses the reads. The loop owns every failure and destroys the returned stream with it
  * before anything else is torn down, so the consumer sees the real error
@@ -21,7 +25,7 @@
  * or parse error stops the import; what was committed before stays, and is
  * named on the error.
  */
-import { close, constants, fstat, open, read, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, open, read, type Stats } from 'node:fs';
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
 import pump from 'pump';
@@ -78,7 +82,6 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 const SKIPPED_ON_OPEN = new Set(['ENOENT', 'ELOOP']);
 
 const openFile = promisify(open);
-const statFile = promisify(fstat);
 
 /** Reads into `buffer` at `position`; resolves with the number of bytes read. */
 function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
@@ -134,7 +137,7 @@ async function packFiles(
     while (ahead.length > 0 && !out.destroyed) await packFile(await (ahead.shift() as Promise<OpenedFile | null>), pack, out);
     if (!out.destroyed) pack.finalize();
   } finally {
-    for (const opened of ahead) opened.then((file) => file && close(file.fd, ignore), ignore);
+    for (const opened of ahead) opened.then((file) => file && closeQuietly(file.fd), ignore);
   }
 }
 
@@ -148,16 +151,16 @@ async function openAhead(path: string, name: string): Promise<OpenedFile | null>
     throw err;
   }
   try {
-    const stats = await statFile(fd);
+    const stats = fstatSync(fd);
     if (!stats.isFile()) {
-      close(fd, ignore);
+      closeQuietly(fd);
       return null;
     }
     const head = Buffer.allocUnsafe(stats.size < CHUNK_SIZE ? stats.size + 1 : CHUNK_SIZE);
     const bytesRead = await readAt(fd, head, 0);
     return { name, path, fd, stats, head: head.subarray(0, bytesRead) };
   } catch (err) {
-    close(fd, ignore);
+    closeQuietly(fd);
     throw err;
   }
 }
@@ -179,7 +182,7 @@ async function packFile(file: OpenedFile | null, pack: Pack, out: PassThrough): 
     const err = await entryDone;
     if (err && !out.destroyed) throw err;
   } finally {
-    close(file.fd, ignore);
+    closeQuietly(file.fd);
   }
 }
 
@@ -214,6 +217,15 @@ async function copyInto(file: OpenedFile, sink: Sink, out: PassThrough): Promise
 }
 
 function ignore(): void {}
+
+/** Closes a descriptor opened read-only: nothing is flushed, so a failing close loses nothing. */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // nothing was written through this descriptor
+  }
+}
 
 function fileChanged(path: string, how: string): FileStoreError {
   return new FileStoreError('ERR_FILE_CHANGED', `file ${how} while it was being exported: ${path}`, { path });

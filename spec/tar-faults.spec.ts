@@ -31,11 +31,11 @@ vi.mock('node:fs', async (importOriginal) => {
     if (failing !== undefined && failing.reads++ > 0) return process.nextTick(callback, fail(failing.code, 'read', failing.path));
     real.read(fd, buffer, offset, length, position, callback as Parameters<typeof real.read>[5]);
   };
-  const close = (fd: number, callback: Callback): void => {
+  const closeSync = (fd: number): void => {
     failingReads.delete(fd);
-    real.close(fd, callback);
+    real.closeSync(fd);
   };
-  return { ...real, open, read, close, default: { ...real, open, read, close } };
+  return { ...real, open, read, closeSync, default: { ...real, open, read, closeSync } };
 });
 
 afterEach(() => {
