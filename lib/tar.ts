@@ -72,7 +72,7 @@ export type OpenWriter = (name: string, area: 'new' | 'cur', overwrite: boolean)
 
 type Sink = ReturnType<Pack['entry']>;
 
-const CHUNK_SIZE = 64 * 1024;
+const CHUNK_SIZE = 128 * 1024;
 /** Files opened, stat'ed and read (up to one chunk each) ahead of the one being packed. */
 const READ_AHEAD = 16;
 const BLOCK_SIZE = 512;
