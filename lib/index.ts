@@ -6,3 +6,5 @@ export { FileStoreError } from './errors.js';
 export type { FileStoreErrorCode } from './errors.js';
 export type { Area } from './names.js';
 export type { Durability } from './durability.js';
+export { createServer } from './cli/server.js';
+export type { ServerOptions } from './cli/server.js';

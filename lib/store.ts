@@ -1,6 +1,6 @@
 import { hostname as osHostname } from 'node:os';
 import { link, lstat, mkdir, open, opendir, rename, unlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertDurability, type Durability } from './durability.js';
@@ -198,7 +198,10 @@ export class FileStore {
 
   async #claimFailed(err: NodeJS.ErrnoException, source: string, target: string): Promise<boolean> {
     const [sourceStats, targetStats] = await Promise.all([lstatOrNull(source), lstatOrNull(target)]);
-    if (sourceStats === null) return false;
+    if (sourceStats === null) {
+      await lstat(dirname(source)); // a lost race, unless the store itself is gone (ENOENT)
+      return false;
+    }
     if (err.code === 'EEXIST') {
       // Another claimer linked the same file and is about to unlink the source.
       if (targetStats !== null && sourceStats.ino === targetStats.ino && sourceStats.dev === targetStats.dev) return false;

@@ -111,8 +111,8 @@ export class FileWriter extends Writable {
     await this.#step((done) => close(fd, done));
     if (targetPath !== tmpPath) {
       await this.#step((done) => placeFile(tmpPath, targetPath, overwrite).then(() => done(null), done));
-      this.#tmpExists = false;
     }
+    this.#tmpExists = false;
     this.#path = targetPath;
     if (durability === 'full') await this.#step((done) => syncDirectory(dirname(targetPath), done));
   }

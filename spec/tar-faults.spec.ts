@@ -29,7 +29,7 @@ vi.mock('node:fs', async (importOriginal) => {
   const read = (fd: number, buffer: Buffer, offset: number, length: number, position: number, callback: Callback): void => {
     const failing = failingReads.get(fd);
     if (failing !== undefined && failing.reads++ > 0) return process.nextTick(callback, fail(failing.code, 'read', failing.path));
-    real.read(fd, buffer, offset, length, position, callback as Parameters<typeof real.read>[5]);
+    real.read(fd, buffer, offset, length, position, (err, bytesRead) => callback(err, bytesRead));
   };
   const closeSync = (fd: number): void => {
     failingReads.delete(fd);

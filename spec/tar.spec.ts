@@ -81,7 +81,7 @@ describe('exportTar', () => {
       ['empty', Buffer.alloc(0)],
       ['small', Buffer.from('hello, tar')],
       ['block', Buffer.alloc(512, 1)],
-      ['big', Buffer.alloc(300_000).map((_, i) => (i * 31) % 251)],
+      ['big', Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 31) % 251))],
       [LONG_NAME, Buffer.from('long name')],
       [UNICODE_NAME, Buffer.from('unicode name')],
     ]);
