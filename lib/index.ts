@@ -6,5 +6,7 @@ export { FileStoreError } from './errors.js';
 export type { FileStoreErrorCode } from './errors.js';
 export type { Area } from './names.js';
 export type { Durability } from './durability.js';
+export type { ConsumeOptions } from './consume.js';
+export type { CleanOptions } from './clean.js';
 export { createServer } from './cli/server.js';
 export type { ServerOptions } from './cli/server.js';

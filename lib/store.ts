@@ -3,6 +3,8 @@ import { link, lstat, mkdir, open, opendir, rename, unlink } from 'node:fs/promi
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { cleanTmp, type CleanOptions } from './clean.js';
+import { consumeStore, type ConsumeOptions } from './consume.js';
 import { assertDurability, type Durability } from './durability.js';
 import { FileStoreError } from './errors.js';
 import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } from './names.js';
@@ -67,6 +69,9 @@ export interface Entry {
 }
 
 const LIST_BUFFER_SIZE = 1024;
+
+/** The `tmp/` paths of this process's writers that are not closed yet: `clean()` spares them. */
+const liveTmpPaths = new Set<string>();
 
 /**
  * A maildir-style store: a directory with `tmp/`, `new/` and `cur/` through
@@ -137,14 +142,18 @@ export class FileStore {
   #writer(name: string | undefined, area: Area, overwrite: boolean): FileWriter {
     const generated = name === undefined;
     const fileName = name ?? uniqueName(this.#host);
-    return new FileWriter({
+    const tmpPath = join(this.root, 'tmp', generated ? fileName : uniqueName(this.#host));
+    const writer = new FileWriter({
       name: fileName,
-      tmpPath: join(this.root, 'tmp', generated ? fileName : uniqueName(this.#host)),
+      tmpPath,
       targetPath: join(this.root, area, fileName),
       overwrite: overwrite || generated,
       durability: this.#durability,
       mode: this.#fileMode,
     });
+    liveTmpPaths.add(tmpPath);
+    writer.once('close', () => liveTmpPaths.delete(tmpPath));
+    return writer;
   }
 
   /**
@@ -248,7 +257,7 @@ export class FileStore {
   }
 
   /**
-   * A tar stream of the area's files (or of `names`), read one file at a time
+   * A tar stream of the area's files (or of `names`), read in bounded chunks
    * with backpressure. Vanished files and non-regular files are skipped; a
    * file that grows or shrinks while read destroys the stream with
    * `ERR_FILE_CHANGED`, any other error with that error.
@@ -267,6 +276,29 @@ export class FileStore {
    */
   importTar(source: Readable, options: ImportTarOptions = {}): Promise<string[]> {
     return importTar(source, options, (name, area, overwrite) => this.#writer(name, area, overwrite));
+  }
+
+  /**
+   * Claims the files waiting in `new/` and yields each one this caller won,
+   * already in `cur/`; a file another consumer claims first is skipped. Reads
+   * `new/` in batches of 1,024 names, each batch in name order (so generated
+   * names come roughly oldest first). With `follow` it then waits for new
+   * files until `signal` aborts or the loop is left; an abort ends the loop
+   * quietly.
+   * @throws FileStoreError `ERR_INVALID_OPTION`, synchronously.
+   */
+  consume(options?: ConsumeOptions): AsyncIterableIterator<Entry> {
+    return consumeStore(this, options);
+  }
+
+  /**
+   * Removes the files in `tmp/` last modified more than `olderThan` ms ago
+   * (default 36 hours), except those a writer of this process still has open,
+   * and resolves with their names. Never touches `new/` or `cur/`. Rejects
+   * with `ERR_INVALID_OPTION` for a bad option, before touching a file.
+   */
+  clean(options?: CleanOptions): Promise<string[]> {
+    return cleanTmp(this, liveTmpPaths, options);
   }
 }
 
