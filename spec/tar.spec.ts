@@ -490,3 +490,18 @@ describe('importTar', () => {
     expect(stdout).toBe('x\n');
   });
 });
+
+it('runs the README tar example as written', async () => {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+  const example = /<!-- readme-tar -->\s*```js\n([\s\S]*?)```/.exec(readme)?.[1];
+  expect(example).toBeDefined();
+  const cwd = await tempDir();
+  await mkdir(join(cwd, 'queue', 'cur'), { recursive: true });
+  await writeFile(join(cwd, 'queue', 'cur', 'report.txt'), 'done');
+  const script = join(cwd, 'example.mjs');
+  await writeFile(script, (example as string).replaceAll("'maildir-filestore'", JSON.stringify(DIST)));
+  const { stdout } = await run(process.execPath, [script], { cwd });
+  expect(stdout).toBe("[ 'report.txt' ]\n");
+  expect(await readFile(join(cwd, 'archive', 'new', 'report.txt'), 'utf8')).toBe('done');
+  expect(await gnuTar(createReadStream(join(cwd, 'processed.tar')), ['-t'])).toBe('report.txt\n');
+});
