@@ -1,12 +1,14 @@
 import { hostname as osHostname } from 'node:os';
 import { link, lstat, mkdir, open, opendir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { cleanTmp, type CleanOptions } from './clean.js';
 import { consumeStore, type ConsumeOptions } from './consume.js';
 import { assertDurability, type Durability } from './durability.js';
 import { FileStoreError } from './errors.js';
 import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } from './names.js';
+import { exportTar, importTar, type ExportTarOptions, type ImportTarOptions } from './tar.js';
 import { existsError, isLinkUnsupported, placeFile, unlinkSource } from './place.js';
 import { FileWriter } from './writer.js';
 
@@ -252,6 +254,28 @@ export class FileStore {
     assertName(name);
     assertArea(area);
     return join(this.root, area, name);
+  }
+
+  /**
+   * A tar stream of the area's files (or of `names`), read in bounded chunks
+   * with backpressure. Vanished files and non-regular files are skipped; a
+   * file that grows or shrinks while read destroys the stream with
+   * `ERR_FILE_CHANGED`, any other error with that error.
+   * @throws FileStoreError `ERR_INVALID_AREA` or `ERR_INVALID_OPTION`, synchronously.
+   */
+  exportTar(area: Area, options?: ExportTarOptions): Readable {
+    return exportTar(this, area, options);
+  }
+
+  /**
+   * Commits every regular file of a tar archive through a store writer
+   * (atomically, into `new` or `cur`) and resolves with their names. Rejects
+   * with `ERR_UNSAFE_ENTRY`, `ERR_CORRUPT_ARCHIVE`, `EEXIST` (unless
+   * `overwrite`) or the source's error; the error's `committed` lists the
+   * files committed before it, which stay.
+   */
+  importTar(source: Readable, options: ImportTarOptions = {}): Promise<string[]> {
+    return importTar(source, options, (name, area, overwrite) => this.#writer(name, area, overwrite));
   }
 
   /**
