@@ -121,7 +121,6 @@ export class FileWriter extends Writable {
     if (targetPath !== tmpPath) {
       await this.#step((done) => placeFile(tmpPath, targetPath, overwrite).then(() => done(null), done));
     }
-    // from here on the file is at its target: neither destroy() nor autoDestroy may unlink it
     this.#tmpExists = false;
     this.#path = targetPath;
     if (durability === 'full') {
