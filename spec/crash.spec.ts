@@ -2,7 +2,7 @@
 // create() and reports each name once 'finish' fired; the parent kills it at a
 // random moment, round after round, into the same store. After every round
 // each reported name is in new/ and verifies, nothing in new/ is partial, and
-// whatever the kill interrupted is left in tmp/ only.
+// whatever the kill interrupted is left in tmp/ only, where clean() finds it.
 import { randomInt } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { expect, it } from 'vitest';
@@ -54,8 +54,15 @@ it.each(cases)('$title: every reported file survives SIGKILL whole, leftovers on
     totals.rounds++;
   }
   totals.reported += committed.size;
-  totals.leftovers += (await readdir(`${store.root}/tmp`)).length;
+  const leftovers = (await readdir(`${store.root}/tmp`)).sort();
+  totals.leftovers += leftovers.length;
   expect(committed.size).toBeGreaterThan(0);
+
+  // clean() removes exactly the leftovers (no writer of this process is live) and nothing committed
+  const inNew = await contentsOf(store.root, 'new');
+  expect((await store.clean({ olderThan: 0 })).sort()).toEqual(leftovers);
+  expect(await readdir(`${store.root}/tmp`)).toEqual([]);
+  expect(await contentsOf(store.root, 'new')).toEqual(inNew);
 }, TIMEOUT);
 
 it('reports the totals', () => {
