@@ -35,16 +35,26 @@ async function exportArea({ store, res, params }: RequestContext): Promise<void>
   await pipeline(tar, res);
 }
 
-/** Commits each file of the tar body to `area` (`new` or `cur`); `200 {"names": [...]}`. */
+/**
+ * Commits each file of the tar body to `area` (`new` or `cur`):
+ * `200 {"names": [...]}`. Every error answer of this endpoint carries
+ * `committed`, the names committed before the failure (they stay), `[]`
+ * when it failed before the first commit.
+ */
 async function importArchive(ctx: RequestContext): Promise<void> {
   const { store, res, query } = ctx;
-  const area = query.get('area') ?? 'new';
-  if (area !== 'new' && area !== 'cur') {
-    throw new FileStoreError('ERR_INVALID_AREA', `the import area must be new or cur, not ${JSON.stringify(area)}`);
+  try {
+    const area = query.get('area') ?? 'new';
+    if (area !== 'new' && area !== 'cur') {
+      throw new FileStoreError('ERR_INVALID_AREA', `the import area must be new or cur, not ${JSON.stringify(area)}`);
+    }
+    const overwrite = booleanParam(query, 'overwrite');
+    const names = await store.importTar(requestBody(ctx), { area, overwrite });
+    sendJson(res, 200, { names });
+  } catch (err) {
+    const { committed } = err as { committed?: unknown };
+    throw Array.isArray(committed) ? err : Object.assign(err as Error, { committed: [] });
   }
-  const overwrite = booleanParam(query, 'overwrite');
-  const names = await store.importTar(requestBody(ctx), { area, overwrite });
-  sendJson(res, 200, { names });
 }
 
 function booleanParam(query: URLSearchParams, key: string): boolean {
