@@ -1,14 +1,14 @@
 // `maildir-filestore export` and `import`, run as real child processes against GNU tar.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import tarStream, { type Header } from 'tar-stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { FileStore } from '../lib/index.js';
-import { CLI, bash, cli } from './cli-helpers.js';
+import { CLI, bash, cli, completion } from './cli-helpers.js';
 import { namesIn, tempDir, tempStore } from './helpers.js';
 
 const run = promisify(execFile);
@@ -189,6 +189,23 @@ describe('import', () => {
     expectErrorLine(empty.stderr, 'ERR_CORRUPT_ARCHIVE');
   });
 
+  it('interrupted mid-file (SIGTERM): prints what was committed, exit 1 ABORT_ERR, the partial file removed from tmp/', async () => {
+    const store = await tempStore();
+    const body = await archive([[{ name: 'done' }, 'first'], [{ name: 'partial' }, randomBytes(1024 * 1024)]]);
+    const child = spawn(process.execPath, [CLI, 'import', store.root, '--durability', 'none']);
+    const done = completion(child);
+    child.stdin.on('error', () => {});
+    child.stdin.write(body.subarray(0, 256 * 1024));
+    await vi.waitFor(async () => expect([await namesIn(store, 'new'), (await namesIn(store, 'tmp')).length]).toEqual([['done'], 1]), { timeout: 10_000 });
+    child.kill('SIGTERM');
+    const { code, stdout, stderr } = await done;
+    child.stdin.destroy();
+    expect([code, stdout.toString()]).toEqual([1, 'done\n']);
+    expectErrorLine(stderr, 'ABORT_ERR');
+    expect(await namesIn(store, 'tmp')).toEqual([]);
+    expect(await namesIn(store, 'new')).toEqual(['done']);
+  });
+
   it('an area other than new or cur is a usage error, exit 2', async () => {
     const store = await tempStore();
     const input = await archive([[{ name: 'a' }, 'a']]);
@@ -224,10 +241,15 @@ describe('progress on a terminal', () => {
     expect(await namesIn(target, 'new')).toEqual([...files.keys()].sort());
   });
 
-  it('export refuses to write the archive to a terminal stdout: usage error, exit 2', async () => {
+  it('export refuses a terminal as stdout, import as stdin: usage error, exit 2', async () => {
     const store = await tempStore();
-    const { code, stdout } = await bash(`script -qec ${q(`node ${q(CLI)} export ${q(store.root)} new`)} /dev/null`);
-    expect(code).toBe(2);
-    expect(stdout.toString()).toMatch(/^maildir-filestore: ERR_USAGE: refusing to write a tar archive to a terminal/);
+    const [exported, imported] = await Promise.all([
+      bash(`script -qec ${q(`node ${q(CLI)} export ${q(store.root)} new`)} /dev/null`),
+      bash(`script -qec ${q(`node ${q(CLI)} import ${q(store.root)}`)} /dev/null`),
+    ]);
+    expect(exported.code).toBe(2);
+    expect(exported.stdout.toString()).toMatch(/^maildir-filestore: ERR_USAGE: refusing to write a tar archive to a terminal/);
+    expect(imported.code).toBe(2);
+    expect(imported.stdout.toString()).toMatch(/^maildir-filestore: ERR_USAGE: refusing to read a tar archive from a terminal/);
   });
 });

@@ -18,12 +18,13 @@ export const importArchive: Command = {
 AREA (new or cur; default new), one at a time, each atomically, as put does.
 Prints the committed names, one per line, escaped as ls prints them.
 
-The first entry that cannot be imported stops the import, exit 1: a symlink,
-hard link, device, FIFO or directory, or a name that is not a valid store
-name (ERR_UNSAFE_ENTRY), a damaged or truncated archive (ERR_CORRUPT_ARCHIVE),
-a name already in AREA (EEXIST). The files committed before it stay and
-their names are printed; the file in progress is removed from tmp/. Nothing
-is ever written outside DIR.
+The first entry that cannot be imported stops the import, exit 1: a
+symlink, hard link, device, FIFO or directory, or a name that is not a
+valid store name (ERR_UNSAFE_ENTRY), a damaged or truncated archive
+(ERR_CORRUPT_ARCHIVE), a name already in AREA (EEXIST). SIGINT and SIGTERM
+stop it the same way. The files committed before stay and their names are
+printed; the file in progress is removed from tmp/. Nothing is ever written
+outside DIR. Standard input must not be a terminal.
 
 When standard error is a terminal, a progress line (files and bytes read so
 far) is drawn there; otherwise nothing is printed but errors.
@@ -38,6 +39,9 @@ Options:
   args: { min: 1, max: 2 },
   async run({ positionals: [dir, area = 'new'], values }, io) {
     if (area !== 'new' && area !== 'cur') throw new UsageError(`import AREA must be new or cur, got ${JSON.stringify(area)}`);
+    if ((io.stdin as { isTTY?: boolean }).isTTY === true) {
+      throw new UsageError('refusing to read a tar archive from a terminal: redirect standard input (< in.tar)');
+    }
     const store = new FileStore(dir as string, { durability: durabilityOption(values.durability) });
     const meter = new ProgressMeter(io.stderr, 'importing');
     const counter = new TarCounter((files, bytes) => meter.update(files, bytes));
