@@ -2,6 +2,8 @@
 import type { Command } from './command.js';
 import { cat } from './commands/cat.js';
 import { claim } from './commands/claim.js';
+import { clean } from './commands/clean.js';
+import { consume } from './commands/consume.js';
 import { exportArea } from './commands/export.js';
 import { importArchive } from './commands/import.js';
 import { ls } from './commands/ls.js';
@@ -13,5 +15,5 @@ import { serve } from './commands/serve.js';
 
 /** Every command, by name. */
 export const commands: ReadonlyMap<string, Command> = new Map(
-  [prepare, put, ls, cat, mv, claim, rm, exportArea, importArchive, serve].map((command) => [command.name, command]),
+  [prepare, put, ls, cat, mv, claim, rm, exportArea, importArchive, consume, clean, serve].map((command) => [command.name, command]),
 );
