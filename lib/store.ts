@@ -1,6 +1,6 @@
 import { hostname as osHostname } from 'node:os';
 import { link, lstat, mkdir, open, opendir, rename, unlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { assertDurability, type Durability } from './durability.js';
 import { FileStoreError } from './errors.js';
@@ -76,6 +76,8 @@ export class FileStore {
   readonly #durability: Durability;
   readonly #host: string;
   readonly #fileMode: number;
+  /** The area directories, joined once: names are validated, so a file's path is `dir + sep + name`. */
+  readonly #areaDirs: Record<Area, string>;
 
   constructor(root: string, options: FileStoreOptions = {}) {
     if (typeof root !== 'string' || root === '') {
@@ -93,6 +95,7 @@ export class FileStore {
     this.#durability = durability;
     this.#host = escapeHostname(hostname);
     this.#fileMode = fileMode;
+    this.#areaDirs = { tmp: join(this.root, 'tmp'), new: join(this.root, 'new'), cur: join(this.root, 'cur') };
   }
 
   /**
@@ -137,8 +140,8 @@ export class FileStore {
     const fileName = name ?? uniqueName(this.#host);
     return new FileWriter({
       name: fileName,
-      tmpPath: join(this.root, 'tmp', generated ? fileName : uniqueName(this.#host)),
-      targetPath: join(this.root, area, fileName),
+      tmpPath: this.#areaDirs.tmp + sep + (generated ? fileName : uniqueName(this.#host)),
+      targetPath: this.#areaDirs[area] + sep + fileName,
       overwrite: overwrite || generated,
       durability: this.#durability,
       mode: this.#fileMode,
@@ -157,10 +160,10 @@ export class FileStore {
   }
 
   async *#entries(area: Area): AsyncIterableIterator<Entry> {
-    const dir = join(this.root, area);
+    const dir = this.#areaDirs[area];
     for await (const dirent of await opendir(dir, { bufferSize: LIST_BUFFER_SIZE })) {
       const { name } = dirent;
-      if (name.charCodeAt(0) !== 0x2e) yield { name, area, path: join(dir, name) };
+      if (name.charCodeAt(0) !== 0x2e) yield { name, area, path: dir + sep + name };
     }
   }
 
@@ -239,7 +242,7 @@ export class FileStore {
   path(name: string, area: Area): string {
     assertName(name);
     assertArea(area);
-    return join(this.root, area, name);
+    return this.#areaDirs[area] + sep + name;
   }
 }
 
