@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { link, lstat, mkdir, open, opendir, rename, unlink } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
@@ -159,11 +160,31 @@ export class FileStore {
     return this.#entries(area);
   }
 
+  /**
+   * Reads the directory in batches of {@link LIST_BUFFER_SIZE} entries: the
+   * first entry of a batch comes from `read()`, which fetches the batch off
+   * the event loop, the rest from `readSync()`, which takes them from the
+   * batch already buffered (libuv fills a batch completely unless the
+   * directory ends, so only the end-of-directory read is synchronous). That
+   * halves the cost per entry of `for await` over the `Dir`, whose every
+   * entry is a promise of its own.
+   */
   async *#entries(area: Area): AsyncIterableIterator<Entry> {
     const dir = this.#areaDirs[area];
-    for await (const dirent of await opendir(dir, { bufferSize: LIST_BUFFER_SIZE })) {
-      const { name } = dirent;
-      if (name.charCodeAt(0) !== 0x2e) yield { name, area, path: dir + sep + name };
+    const handle = await opendir(dir, { bufferSize: LIST_BUFFER_SIZE });
+    try {
+      for (let first = await handle.read(); first !== null; first = await handle.read()) {
+        let dirent: Dirent | null = first;
+        for (let i = 1; dirent !== null; i++) {
+          const { name } = dirent;
+          if (name.charCodeAt(0) !== 0x2e) yield { name, area, path: dir + sep + name };
+          if (i === LIST_BUFFER_SIZE) break;
+          dirent = handle.readSync();
+        }
+        if (dirent === null) return;
+      }
+    } finally {
+      await handle.close();
     }
   }
 
