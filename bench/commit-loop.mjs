@@ -79,7 +79,8 @@ export const NODE_CONTENDERS = Object.keys(CONTENDERS);
  * Runs the loop in this process. `ms` bounds it in time (after `warmupMs`
  * uncounted), `count` in commits (each file's content then names its writer
  * and index, for arrival checks). Resolves with commits, seconds,
- * `value` (commits/s), the error codes met, and peak RSS.
+ * `value` (commits/s), CPU time (all threads) per commit, the error codes
+ * met, and peak RSS.
  */
 export async function commitLoop({ contender, dir, writers, size = 1024, durability = 'none', ms, warmupMs = 0, count, tag = '' }) {
   const commit = await CONTENDERS[contender](dir, durability);
@@ -119,20 +120,24 @@ export async function commitLoop({ contender, dir, writers, size = 1024, durabil
 
   const workers = [];
   let t0 = performance.now();
+  let cpu0 = process.cpuUsage();
   if (count === undefined) {
     deadline = t0 + warmupMs + ms;
     if (warmupMs > 0) {
       setTimeout(() => {
         counting = true;
         t0 = performance.now();
+        cpu0 = process.cpuUsage();
       }, warmupMs);
     }
   }
   for (let i = 0; i < writers; i++) workers.push(loop());
   await Promise.all(workers);
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   return {
     commits: committed,
+    cpuMicrosPerCommit: (cpu.user + cpu.system) / committed,
     seconds,
     value: committed / seconds,
     errors,

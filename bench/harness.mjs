@@ -88,9 +88,9 @@ export class Context {
 
   #execArgv;
 
-  /** Runs a contender (a named export of `moduleUrl`) in a fresh child process. */
-  child(moduleUrl, name, args) {
-    return runChild(moduleUrl, name, args, { execArgv: this.#execArgv });
+  /** Runs a contender (a named export of `moduleUrl`) in a fresh child process, with extra Node flags. */
+  child(moduleUrl, name, args, execArgv = []) {
+    return runChild(moduleUrl, name, args, { execArgv: [...this.#execArgv, ...execArgv] });
   }
 
   /**
