@@ -11,7 +11,7 @@ const LIB = 'maildir-filestore';
 
 export async function run(ctx) {
   const writerCounts = [1, 16, 64, 256];
-  const ms = ctx.full ? 2000 : 350;
+  const ms = ctx.full ? 2000 : 300;
   const warmupMs = ctx.full ? 300 : 100;
   ctx.note(`${ms} ms measured after ${warmupMs} ms warm-up per run, ${ctx.rounds} rounds, dir ${ctx.cpuDir}`);
   const python = hasCommand('python3');
