@@ -44,7 +44,7 @@ export async function storeRun(ctx, dir, processes, perProcess, child = (args) =
 }
 
 export async function run(ctx) {
-  const perProcess = ctx.full ? 20_000 : 2_000;
+  const perProcess = ctx.full ? 20_000 : 1_500;
   ctx.note(`${fmt(perProcess)} files per process (64 writers each), ${ctx.rounds} rounds, dir ${ctx.cpuDir}`);
   const counts = [1, 2, 4];
   const contenders = Object.fromEntries(

@@ -172,3 +172,18 @@ export function pythonMaildirAdd({ dir, size = 1024, ms, warmupMs = 0 }) {
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`python3 exited with ${code}`))));
   });
 }
+
+/**
+ * One contender through several writer counts in this process: first
+ * `warmupMs` of 64 writers (uncounted, so the JIT has settled as in a
+ * long-running producer), then `ms` at each count, each in its own
+ * subdirectory. Resolves with `{ [writers]: commitLoop result }`.
+ */
+export async function commitSeries({ contender, dir, writerCounts, ms, warmupMs, durability = 'none' }) {
+  await commitLoop({ contender, dir: join(dir, 'warmup'), writers: 64, ms: warmupMs, durability });
+  const results = {};
+  for (const writers of writerCounts) {
+    results[writers] = await commitLoop({ contender, dir: join(dir, `w${writers}`), writers, ms, warmupMs: 50, durability });
+  }
+  return results;
+}
