@@ -54,7 +54,7 @@ export async function run(ctx) {
   }
 
   for (const writers of writerCounts) {
-    ctx.measure(`${LIB}, ${writers} writer${writers === 1 ? "" : "s"}`, `${fmt(medians[writers][LIB].median)} commits/s`);
+    ctx.measure(`${LIB}, ${writers} writer${writers === 1 ? '' : 's'}`, `${fmt(medians[writers][LIB].median)} commits/s`);
   }
   const at64 = medians[64];
   const peers = Object.keys(at64).filter((name) => name !== LIB);
