@@ -51,6 +51,7 @@ export async function listArea({ contender, dir, limit, total }) {
 export async function run(ctx) {
   const n = ctx.full ? 1_000_000 : 100_000;
   const tenth = n / 10;
+  const rounds = Math.max(ctx.rounds, 5); // short runs: more rounds for a steadier median
   await withDir(ctx.cpuDir, async (dir) => {
     const area = join(dir, 'new');
     mkdirSync(area, { recursive: true });
@@ -58,13 +59,13 @@ export async function run(ctx) {
     mkdirSync(join(dir, 'cur'));
     const t0 = performance.now();
     for (let i = 0; i < n; i++) closeSync(openSync(join(area, `${1764230000 + (i >> 10)}.M${i % 1e6}P4242Q${i}R9f3a1b2c.benchhost`), 'wx'));
-    ctx.note(`${fmt(n)} empty files made in ${((performance.now() - t0) / 1000).toFixed(1)} s in ${ctx.cpuDir}; ${ctx.rounds} rounds`);
+    ctx.note(`${fmt(n)} empty files made in ${((performance.now() - t0) / 1000).toFixed(1)} s in ${ctx.cpuDir}; ${rounds} rounds`);
     const one = (contender, limit) => () => ctx.child(import.meta.url, listArea.name, { contender, dir, limit, total: n }, ['--expose-gc']);
     const summary = await ctx.alternate('list', {
       'list()': one('list()'),
       readdir: one('readdir'),
       'list(), first tenth': one('list()', tenth),
-    });
+    }, rounds);
     const list = summary['list()'];
     const rd = summary.readdir;
     const partial = summary['list(), first tenth'];

@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -58,6 +58,7 @@ const machine = {
   cpuDir: `${options.cpuDir} (${fileSystem(options.cpuDir)})`,
   diskDir: `${options.diskDir} (${fileSystem(options.diskDir)})`,
   date: new Date().toISOString(),
+  loadAverage: loadavg().map((n) => n.toFixed(2)).join(' '),
 };
 
 const files = (await readdir(BENCH))
@@ -66,7 +67,7 @@ const files = (await readdir(BENCH))
 
 console.log(`maildir-filestore bench, ${options.full ? 'full' : 'quick'} suite, ${options.rounds} rounds per comparison`);
 console.log(`${machine.cpus} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.platform}`);
-console.log(`cpu-bound dir: ${machine.cpuDir}; durability dir: ${machine.diskDir}\n`);
+console.log(`cpu-bound dir: ${machine.cpuDir}; durability dir: ${machine.diskDir}; load average ${machine.loadAverage}\n`);
 
 const started = performance.now();
 const scenarios = [];
@@ -101,7 +102,7 @@ const table = [
 console.log(table);
 const misses = scenarios.flatMap((s) => s.rows).filter((r) => r.result === 'MISS').length;
 const total = (performance.now() - started) / 1000;
-console.log(`\n${misses === 0 ? 'all targets met' : `${misses} target(s) missed`}; ${total.toFixed(0)} s`);
+console.log(`\n${misses === 0 ? 'all targets met' : `${misses} target(s) missed`}; ${total.toFixed(0)} s; load average at the end ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
 
 await mkdir(RESULTS, { recursive: true });
 const stamp = machine.date.replace(/[:.]/g, '-');
