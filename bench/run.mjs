@@ -43,7 +43,7 @@ const execArgv = flags.prof ? ['--cpu-prof', '--cpu-prof-dir', join(RESULTS, 'pr
 
 function fileSystem(dir) {
   try {
-    return execFileSync('df', ['-T', '--output=fstype', dir], { encoding: 'utf8' }).trim().split('\n').pop();
+    return execFileSync('df', ['--output=fstype', dir], { encoding: 'utf8' }).trim().split('\n').pop();
   } catch {
     return 'unknown';
   }
