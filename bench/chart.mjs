@@ -1,8 +1,8 @@
 // A dependency-free SVG line chart: commits/s (y, linear from 0) against
 // concurrent writers (x, log2), one line per contender.
-const WIDTH = 720;
+const WIDTH = 800;
 const HEIGHT = 420;
-const PAD = { left: 80, right: 190, top: 40, bottom: 50 };
+const PAD = { left: 80, right: 250, top: 40, bottom: 50 };
 const COLORS = ['#d62728', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#17becf'];
 
 const esc = (s) => String(s).replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
