@@ -4,7 +4,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fmt, ratio, withDir } from './harness.mjs';
+import { fmt, peakRssMB, ratio, withDir } from './harness.mjs';
 
 export const title = 'One large stream: create() against fs.createWriteStream';
 
@@ -36,7 +36,7 @@ export async function streamFile({ contender, dir, bytes }) {
   const t0 = performance.now();
   await pipeline(source, sink);
   const seconds = (performance.now() - t0) / 1000;
-  return { value: bytes / 2 ** 20 / seconds, seconds, maxRssMB: process.resourceUsage().maxRSS / 1024 };
+  return { value: bytes / 2 ** 20 / seconds, seconds, maxRssMB: peakRssMB() };
 }
 
 export async function run(ctx) {

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { close, mkdirSync, open, rename, write } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { peakRssMB } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const DIST = new URL('../dist/index.js', import.meta.url).href;
@@ -141,7 +142,7 @@ export async function commitLoop({ contender, dir, writers, size = 1024, durabil
     seconds,
     value: committed / seconds,
     errors,
-    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    maxRssMB: peakRssMB(),
   };
 }
 

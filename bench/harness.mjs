@@ -8,6 +8,7 @@
  * heap, open files or JIT state; the export's resolved value comes back over IPC.
  */
 import { fork, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,20 @@ export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * This process's peak resident set size in MB. On Linux it is VmHWM, the
+ * high-water mark of this process's own memory: `resourceUsage().maxRSS`
+ * survives exec, so in a child spawned by a big parent it starts at the
+ * parent's size and would blame the parent's memory on the contender.
+ */
+export function peakRssMB() {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (match) return Number(match[1]) / 1024;
+  } catch {}
+  return process.resourceUsage().maxRSS / 1024;
 }
 
 /** `n` formatted with thousands separators and `digits` decimals. */
