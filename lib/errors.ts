@@ -11,7 +11,17 @@ export type FileStoreErrorCode =
   /** An option with a value of the wrong type or range. */
   | 'ERR_INVALID_OPTION'
   /** An area directory that is a symlink or not a directory. */
-  | 'ERR_UNSAFE_AREA';
+  | 'ERR_UNSAFE_AREA'
+  /**
+   * A tar entry `importTar` refuses: not a regular file (symlink, hard link,
+   * device, FIFO, directory other than the archive's root) or a name that is
+   * not a valid store name (`../x`, `/etc/passwd`, `a/b`, `.hidden`, NUL, too long).
+   */
+  | 'ERR_UNSAFE_ENTRY'
+  /** A tar archive `importTar` cannot parse: a bad header, or truncated. */
+  | 'ERR_CORRUPT_ARCHIVE'
+  /** A file that grew or shrank while `exportTar` was reading it. */
+  | 'ERR_FILE_CHANGED';
 
 /** An error raised by maildir-filestore itself, with a string `code`. */
 export class FileStoreError extends Error {

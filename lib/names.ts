@@ -2,7 +2,8 @@
  * Store names and maildir-style unique names.
  *
  * A generated name is `<seconds>.M<micros>P<pid>[T<thread>]Q<counter>R<random>.<host>`:
- * the creation second first, so sorting names sorts them by age; then an id
+ * the creation second first and the microseconds zero-padded to six digits,
+ * so sorting names sorts them by age (to the microsecond, on one host); then an id
  * unique per process and call. The random part keeps names unique where pid
  * and hostname are not (containers sharing one volume are all pid 1).
  */
@@ -80,5 +81,5 @@ export function uniqueName(escapedHost: string): string {
   const seconds = Math.floor(micros / 1_000_000);
   const thread = threadId === 0 ? '' : `T${threadId}`;
   counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${seconds}.M${micros % 1_000_000}P${process.pid}${thread}Q${counter}R${randomHex()}.${escapedHost}`;
+  return `${seconds}.M${String(micros % 1_000_000).padStart(6, '0')}P${process.pid}${thread}Q${counter}R${randomHex()}.${escapedHost}`;
 }

@@ -1,11 +1,15 @@
 import type { Dirent } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { link, lstat, mkdir, open, opendir, rename, unlink } from 'node:fs/promises';
-import { join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { cleanTmp, type CleanOptions } from './clean.js';
+import { consumeStore, type ConsumeOptions } from './consume.js';
 import { assertDurability, type Durability } from './durability.js';
 import { FileStoreError } from './errors.js';
 import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } from './names.js';
+import { exportTar, importTar, type ExportTarOptions, type ImportTarOptions } from './tar.js';
 import { existsError, isLinkUnsupported, placeFile, unlinkSource } from './place.js';
 import { FileWriter } from './writer.js';
 
@@ -66,6 +70,9 @@ export interface Entry {
 }
 
 const LIST_BUFFER_SIZE = 1024;
+
+/** The `tmp/` paths of this process's writers that are not closed yet: `clean()` spares them. */
+const liveTmpPaths = new Set<string>();
 
 /**
  * A maildir-style store: a directory with `tmp/`, `new/` and `cur/` through
@@ -139,14 +146,18 @@ export class FileStore {
   #writer(name: string | undefined, area: Area, overwrite: boolean): FileWriter {
     const generated = name === undefined;
     const fileName = name ?? uniqueName(this.#host);
-    return new FileWriter({
+    const tmpPath = this.#areaDirs.tmp + sep + (generated ? fileName : uniqueName(this.#host));
+    const writer = new FileWriter({
       name: fileName,
-      tmpPath: this.#areaDirs.tmp + sep + (generated ? fileName : uniqueName(this.#host)),
+      tmpPath,
       targetPath: this.#areaDirs[area] + sep + fileName,
       overwrite: overwrite || generated,
       durability: this.#durability,
       mode: this.#fileMode,
     });
+    liveTmpPaths.add(tmpPath);
+    writer.once('close', () => liveTmpPaths.delete(tmpPath));
+    return writer;
   }
 
   /**
@@ -220,7 +231,10 @@ export class FileStore {
 
   async #claimFailed(err: NodeJS.ErrnoException, source: string, target: string): Promise<boolean> {
     const [sourceStats, targetStats] = await Promise.all([lstatOrNull(source), lstatOrNull(target)]);
-    if (sourceStats === null) return false;
+    if (sourceStats === null) {
+      await lstat(dirname(source)); // a lost race, unless the store itself is gone (ENOENT)
+      return false;
+    }
     if (err.code === 'EEXIST') {
       // Another claimer linked the same file and is about to unlink the source.
       if (targetStats !== null && sourceStats.ino === targetStats.ino && sourceStats.dev === targetStats.dev) return false;
@@ -264,6 +278,51 @@ export class FileStore {
     assertName(name);
     assertArea(area);
     return this.#areaDirs[area] + sep + name;
+  }
+
+  /**
+   * A tar stream of the area's files (or of `names`), read in bounded chunks
+   * with backpressure. Vanished files and non-regular files are skipped; a
+   * file that grows or shrinks while read destroys the stream with
+   * `ERR_FILE_CHANGED`, any other error with that error.
+   * @throws FileStoreError `ERR_INVALID_AREA` or `ERR_INVALID_OPTION`, synchronously.
+   */
+  exportTar(area: Area, options?: ExportTarOptions): Readable {
+    return exportTar(this, area, options);
+  }
+
+  /**
+   * Commits every regular file of a tar archive through a store writer
+   * (atomically, into `new` or `cur`) and resolves with their names. Rejects
+   * with `ERR_UNSAFE_ENTRY`, `ERR_CORRUPT_ARCHIVE`, `EEXIST` (unless
+   * `overwrite`) or the source's error; the error's `committed` lists the
+   * files committed before it, which stay.
+   */
+  importTar(source: Readable, options: ImportTarOptions = {}): Promise<string[]> {
+    return importTar(source, options, (name, area, overwrite) => this.#writer(name, area, overwrite));
+  }
+
+  /**
+   * Claims the files waiting in `new/` and yields each one this caller won,
+   * already in `cur/`; a file another consumer claims first is skipped. Reads
+   * `new/` in batches of 1,024 names, each batch in name order (so generated
+   * names come roughly oldest first). With `follow` it then waits for new
+   * files until `signal` aborts or the loop is left; an abort ends the loop
+   * quietly.
+   * @throws FileStoreError `ERR_INVALID_OPTION`, synchronously.
+   */
+  consume(options?: ConsumeOptions): AsyncIterableIterator<Entry> {
+    return consumeStore(this, options);
+  }
+
+  /**
+   * Removes the files in `tmp/` last modified more than `olderThan` ms ago
+   * (default 36 hours), except those a writer of this process still has open,
+   * and resolves with their names. Never touches `new/` or `cur/`. Rejects
+   * with `ERR_INVALID_OPTION` for a bad option, before touching a file.
+   */
+  clean(options?: CleanOptions): Promise<string[]> {
+    return cleanTmp(this, liveTmpPaths, options);
   }
 }
 

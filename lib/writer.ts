@@ -101,6 +101,7 @@ export class FileWriter extends Writable {
       );
     }
     steps.push((done) => {
+      this.#tmpExists = false;
       this.#path = targetPath;
       if (durability === 'full') syncDirectory(dirname(targetPath), done);
       else done(null);

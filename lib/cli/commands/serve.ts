@@ -1,0 +1,59 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { FileStore, createServer } from '../../index.js';
+import { UsageError, integerOption, type Command } from '../command.js';
+import { durabilityOption } from './put.js';
+import { errorLine } from '../output.js';
+
+/** `serve [DIR]`: the HTTP upload server. */
+export const serve: Command = {
+  name: 'serve',
+  usage: '[DIR] [--port 8080] [--host 127.0.0.1] [--max-bytes N] [--token T]',
+  summary: 'serve the store DIR (default ./data) over HTTP',
+  help: `Prepares DIR (default ./data) and serves it over HTTP until SIGINT or
+SIGTERM; a second signal cuts the uploads still running (their tmp/ files
+are removed). Prints "listening on http://HOST:PORT/" on stderr once bound.
+
+Options:
+  --port N             TCP port, 0 for any free one (default: 8080)
+  --host H             address to bind (default: 127.0.0.1, this machine only)
+  --max-bytes N        largest request body in bytes (default: 1073741824)
+  --token T            require "Authorization: Bearer T" (default: the
+                       FILESTORE_TOKEN environment variable; none if unset)
+  --durability MODE    full, file or none (default: full)`,
+  options: {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'max-bytes': { type: 'string' },
+    token: { type: 'string' },
+    durability: { type: 'string' },
+  },
+  args: { min: 0, max: 1 },
+  async run({ positionals: [dir = './data'], values }, io) {
+    const port = integerOption(values.port, 'port', 8080);
+    if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+    const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
+    const maxBytes = integerOption(values['max-bytes'], 'max-bytes', 1024 * 1024 * 1024);
+    const token = typeof values.token === 'string' ? values.token : io.env.FILESTORE_TOKEN;
+    if (token === '') throw new UsageError('the token must not be empty');
+    const store = new FileStore(dir, { durability: durabilityOption(values.durability) });
+    await store.prepare();
+    const server = createServer(store, { maxBytes, token, onError: (err) => io.stderr.write(`${errorLine(err)}\n`) });
+    const closed = once(server, 'close');
+    server.listen(port, host);
+    await Promise.race([once(server, 'listening'), closed]);
+    const address = server.address() as AddressInfo;
+    const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    io.stderr.write(`maildir-filestore: serving ${store.root} on http://${shown}:${address.port}/\n`);
+    const stop = (): void => {
+      server.close();
+      server.closeIdleConnections();
+      process.once('SIGINT', () => server.closeAllConnections());
+      process.once('SIGTERM', () => server.closeAllConnections());
+    };
+    if (io.signal.aborted) stop();
+    else io.signal.addEventListener('abort', stop, { once: true });
+    await closed;
+    return 0;
+  },
+};

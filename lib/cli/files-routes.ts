@@ -1,0 +1,103 @@
+/** The `/files` endpoints: upload, list, read, remove and claim. */
+import { open } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import type { Area } from '../index.js';
+import { requestBody } from './body.js';
+import { HttpError, sendJson } from './http-error.js';
+import type { RequestContext, Route } from './router.js';
+
+const LIST_BATCH = 256;
+
+/** The routes under `/files`. */
+export const filesRoutes: readonly Route[] = [
+  { method: 'POST', path: '/files', handler: (ctx) => upload(ctx, undefined) },
+  { method: 'PUT', path: '/files/:name', handler: (ctx) => upload(ctx, ctx.params.name) },
+  { method: 'GET', path: '/files', handler: list },
+  { method: 'GET', path: '/files/:area/:name', handler: (ctx) => read(ctx, true) },
+  { method: 'HEAD', path: '/files/:area/:name', handler: (ctx) => read(ctx, false) },
+  { method: 'DELETE', path: '/files/:area/:name', handler: remove },
+  { method: 'POST', path: '/files/:name/claim', handler: claim },
+];
+
+/** The path of a file's endpoint, percent-encoded. */
+export function fileLocation(area: Area, name: string): string {
+  return `/files/${area}/${encodeURIComponent(name)}`;
+}
+
+async function upload(ctx: RequestContext, name: string | undefined): Promise<void> {
+  const { store, res } = ctx;
+  if (name !== undefined) store.path(name, 'new');
+  const body = requestBody(ctx);
+  const writer = store.create(name);
+  try {
+    await pipeline(body, writer);
+  } catch (err) {
+    await closed(writer);
+    throw err;
+  }
+  sendJson(res, 201, { name: writer.name }, { location: fileLocation('new', writer.name) });
+}
+
+async function list({ store, res, query }: RequestContext): Promise<void> {
+  const entries = store.list((query.get('area') ?? 'new') as Area);
+  try {
+    let next = await entries.next();
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+    let chunk = '[';
+    for (let count = 0; !next.done; next = await entries.next()) {
+      chunk += `${count === 0 ? '' : ','}${JSON.stringify(next.value.name)}`;
+      if (++count % LIST_BATCH === 0) {
+        await send(res, chunk);
+        chunk = '';
+      }
+    }
+    res.end(`${chunk}]\n`);
+  } finally {
+    await entries.return?.();
+  }
+}
+
+async function read({ store, res, params }: RequestContext, withBody: boolean): Promise<void> {
+  const handle = await open(store.path(params.name as string, params.area as Area), 'r');
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new HttpError(404, 'ERR_NOT_FOUND', 'not a regular file');
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': stats.size });
+    if (!withBody) return void res.end();
+    await pipeline(handle.createReadStream({ autoClose: false }), res);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function remove({ store, res, params }: RequestContext): Promise<void> {
+  await store.remove(params.name as string, params.area as Area);
+  res.writeHead(204).end();
+}
+
+async function claim({ store, res, params }: RequestContext): Promise<void> {
+  const name = params.name as string;
+  if (!(await store.claim(name))) throw new HttpError(409, 'ERR_CLAIM_LOST', 'the file is not in new/: another client claimed it, or it never was there');
+  sendJson(res, 200, { name }, { location: fileLocation('cur', name) });
+}
+
+/** Writes a chunk of a streamed response, waiting while the client is slow; throws once it is gone. */
+async function send(res: Writable, chunk: string | Buffer): Promise<void> {
+  if (!res.write(chunk)) {
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+  if (res.destroyed) throw Object.assign(new Error('the client went away'), { code: 'ECONNRESET' });
+}
+
+function closed(stream: Writable): Promise<void> {
+  return new Promise((resolve) => (stream.closed ? resolve() : stream.once('close', () => resolve())));
+}

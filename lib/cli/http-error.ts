@@ -1,0 +1,62 @@
+import type { ServerResponse } from 'node:http';
+
+/** Codes of the errors the HTTP server raises itself (besides the library's and the file system's). */
+export type HttpErrorCode =
+  /** No or a wrong `Authorization: Bearer` token (401). */
+  | 'ERR_UNAUTHORIZED'
+  /** No route for this path (404). */
+  | 'ERR_NOT_FOUND'
+  /** The path exists, the method does not (405). */
+  | 'ERR_METHOD_NOT_ALLOWED'
+  /** The request body is larger than `maxBytes` (413). */
+  | 'ERR_BODY_TOO_LARGE'
+  /** A malformed request, e.g. a bad percent-encoding or Content-Length (400). */
+  | 'ERR_BAD_REQUEST'
+  /** `POST /files/NAME/claim` lost: the file is not (or no longer) in new/ (409). */
+  | 'ERR_CLAIM_LOST';
+
+/** An error with the HTTP status it answers with. */
+export class HttpError extends Error {
+  /** The HTTP status of the answer. */
+  readonly status: number;
+  /** The `error.code` of the JSON answer. */
+  readonly code: HttpErrorCode;
+
+  constructor(status: number, code: HttpErrorCode, message: string) {
+    super(message);
+    this.name = 'HttpError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  ERR_INVALID_NAME: 400,
+  ERR_INVALID_AREA: 400,
+  ERR_INVALID_OPTION: 400,
+  ENOENT: 404,
+  EEXIST: 409,
+  EFBIG: 413,
+  ENOSPC: 507,
+  EDQUOT: 507,
+};
+
+/** The status, code and message an error is answered with. */
+export function describeError(err: unknown, root: string): { status: number; code: string; message: string } {
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message.split(`${root}/`).join('') : String(err);
+  if (err instanceof HttpError) return { status: err.status, code: err.code, message: text };
+  if (typeof code === 'string') return { status: STATUS_BY_CODE[code] ?? 500, code, message: text };
+  return { status: 500, code: 'ERR_INTERNAL', message: 'internal error' };
+}
+
+/** Sends `body` as JSON with `status`. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}

@@ -1,0 +1,94 @@
+/**
+ * A tiny router: routes are `METHOD /literal/:param` patterns matched on the
+ * raw, still percent-encoded path segments, so an encoded `/` or `..` can
+ * only ever arrive inside a parameter, where the store rejects it as a bad
+ * name. A parameter may carry a literal suffix (`/export/:area.tar`).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FileStore } from '../index.js';
+import { HttpError } from './http-error.js';
+
+/** What a route handler gets. */
+export interface RequestContext {
+  readonly store: FileStore;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** The decoded path parameters, by name. */
+  readonly params: Record<string, string>;
+  readonly query: URLSearchParams;
+  /** The largest request body accepted, in bytes. */
+  readonly maxBytes: number;
+  /** The client sent `Expect: 100-continue` and waits for `100 Continue` before the body. */
+  readonly expectsContinue: boolean;
+}
+
+/** One endpoint. */
+export interface Route {
+  readonly method: string;
+  /** E.g. `/files/:area/:name`. */
+  readonly path: string;
+  handler(ctx: RequestContext): Promise<void>;
+}
+
+interface Segment {
+  literal?: string;
+  param?: string;
+  suffix?: string;
+}
+
+interface CompiledRoute extends Route {
+  readonly segments: Segment[];
+}
+
+/** Finds the route for a method and path, or throws 404/405 {@link HttpError}s. */
+export class Router {
+  readonly #routes: CompiledRoute[];
+
+  constructor(routes: readonly Route[]) {
+    this.#routes = routes.map((route) => ({ ...route, segments: route.path.split('/').slice(1).map(compileSegment) }));
+  }
+
+  /** The route and its decoded parameters for `method` and the raw request path. */
+  match(method: string, rawPath: string): { route: Route; params: Record<string, string> } {
+    const parts = rawPath.split('/').slice(1);
+    const allowed = new Set<string>();
+    for (const route of this.#routes) {
+      const params = matchSegments(route.segments, parts);
+      if (params === null) continue;
+      if (route.method === method) return { route, params };
+      allowed.add(route.method);
+    }
+    if (allowed.size === 0) throw new HttpError(404, 'ERR_NOT_FOUND', `no such endpoint: ${rawPath}`);
+    const error = new HttpError(405, 'ERR_METHOD_NOT_ALLOWED', `${method} is not allowed here (allowed: ${[...allowed].join(', ')})`);
+    throw Object.assign(error, { allow: [...allowed].join(', ') });
+  }
+}
+
+function compileSegment(segment: string): Segment {
+  const param = /^:(\w+)(.*)$/.exec(segment);
+  return param ? { param: param[1] as string, suffix: param[2] as string } : { literal: segment };
+}
+
+function matchSegments(segments: Segment[], parts: string[]): Record<string, string> | null {
+  if (segments.length !== parts.length) return null;
+  const params: Record<string, string> = {};
+  for (const [i, segment] of segments.entries()) {
+    const part = parts[i] as string;
+    if (segment.literal !== undefined) {
+      if (part !== segment.literal) return null;
+      continue;
+    }
+    const suffix = segment.suffix as string;
+    if (!part.endsWith(suffix)) return null;
+    params[segment.param as string] = decode(part.slice(0, part.length - suffix.length));
+  }
+  return params;
+}
+
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, 'ERR_BAD_REQUEST', `malformed percent-encoding in ${JSON.stringify(part)}`);
+  }
+}

@@ -1,0 +1,88 @@
+// exportTar under file-system faults that cannot be made for real here (the
+// specs may run as root, which ignores permissions, and EIO needs a failing
+// disk): node:fs, the module lib/tar.ts reads through, is wrapped to fail
+// chosen opens and reads (the first read of a file succeeds, later ones fail).
+import { readdir, readlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterEach, expect, it, vi } from 'vitest';
+import { tempStore } from './helpers.js';
+
+const faults = vi.hoisted(() => ({ open: new Map<string, string>(), read: new Map<string, string>() }));
+
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
+  const fail = (code: string, syscall: string, path: string): NodeJS.ErrnoException =>
+    Object.assign(new Error(`${code}: injected, ${syscall} '${path}'`), { code, syscall, path });
+  const failingReads = new Map<number, { code: string; path: string; reads: number }>();
+  type Callback = (err: NodeJS.ErrnoException | null, value?: unknown) => void;
+  const open = (path: string, ...rest: unknown[]): void => {
+    const callback = rest.pop() as Callback;
+    const openCode = faults.open.get(path);
+    if (openCode !== undefined) return process.nextTick(callback, fail(openCode, 'open', path));
+    (real.open as (...args: unknown[]) => void)(path, ...rest, (err: NodeJS.ErrnoException | null, fd: number) => {
+      const readCode = faults.read.get(path);
+      if (!err && readCode !== undefined) failingReads.set(fd, { code: readCode, path, reads: 0 });
+      callback(err, fd);
+    });
+  };
+  const read = (fd: number, buffer: Buffer, offset: number, length: number, position: number, callback: Callback): void => {
+    const failing = failingReads.get(fd);
+    if (failing !== undefined && failing.reads++ > 0) return process.nextTick(callback, fail(failing.code, 'read', failing.path));
+    real.read(fd, buffer, offset, length, position, (err, bytesRead) => callback(err, bytesRead));
+  };
+  const closeSync = (fd: number): void => {
+    failingReads.delete(fd);
+    real.closeSync(fd);
+  };
+  return { ...real, open, read, closeSync, default: { ...real, open, read, closeSync } };
+});
+
+afterEach(() => {
+  faults.open.clear();
+  faults.read.clear();
+});
+
+async function drain(stream: Readable): Promise<unknown> {
+  try {
+    for await (const chunk of stream) void chunk;
+    return undefined;
+  } catch (err) {
+    return err;
+  }
+}
+
+async function openFilesUnder(dir: string): Promise<string[]> {
+  const fds = await readdir('/proc/self/fd');
+  const targets = await Promise.all(fds.map((fd) => readlink(join('/proc/self/fd', fd)).catch(() => '')));
+  return targets.filter((target) => target.startsWith(dir));
+}
+
+it('destroys the stream with EACCES when a file cannot be opened', async () => {
+  const store = await tempStore({ durability: 'none' });
+  for (const name of ['a', 'b', 'c']) await writeFile(join(store.root, 'new', name), name);
+  faults.open.set(join(store.root, 'new', 'b'), 'EACCES');
+  const err = await drain(store.exportTar('new', { names: ['a', 'b', 'c'] }));
+  expect(err).toMatchObject({ code: 'EACCES', syscall: 'open', path: join(store.root, 'new', 'b') });
+});
+
+it('destroys the stream with EIO when a read fails, and closes the file', async () => {
+  const store = await tempStore({ durability: 'none' });
+  const path = join(store.root, 'new', 'big');
+  await writeFile(path, Buffer.alloc(1024 * 1024, 2));
+  faults.read.set(path, 'EIO');
+  const err = await drain(store.exportTar('new'));
+  expect(err).toMatchObject({ code: 'EIO', syscall: 'read' });
+  await vi.waitFor(async () => expect(await openFilesUnder(store.root)).toEqual([]));
+});
+
+it('still skips a file whose open finds it gone', async () => {
+  const store = await tempStore({ durability: 'none' });
+  for (const name of ['a', 'b']) await writeFile(join(store.root, 'new', name), name);
+  faults.open.set(join(store.root, 'new', 'a'), 'ENOENT');
+  const chunks: Buffer[] = [];
+  for await (const chunk of store.exportTar('new', { names: ['a', 'b'] })) chunks.push(chunk as Buffer);
+  const archive = Buffer.concat(chunks);
+  expect(archive.subarray(0, 2).toString()).toBe('b\0'); // the first header names b
+  expect(archive.length).toBe(512 + 512 + 1024);
+});
