@@ -5,7 +5,7 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fmt, hasCommand, ratio, withDir } from './harness.mjs';
+import { fmt, hasCommand, peakRssMB, ratio, withDir } from './harness.mjs';
 
 export const title = 'exportTar against tar-fs pack and GNU tar; memory of a 1 GiB export';
 
@@ -39,7 +39,7 @@ export async function archiveArea({ contender, dir }) {
     await pipeline(child.stdout, sink);
     if ((await exited) !== 0) throw new Error('GNU tar failed');
   }
-  return { value: (performance.now() - t0) / 1000, bytes: sink.bytes, maxRssMB: process.resourceUsage().maxRSS / 1024 };
+  return { value: (performance.now() - t0) / 1000, bytes: sink.bytes, maxRssMB: peakRssMB() };
 }
 
 function makeFiles(area, count, size) {

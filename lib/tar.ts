@@ -314,10 +314,14 @@ async function extractInto(
       end = entry.offset + BLOCK_SIZE + paddedSize(entry.header.size ?? 0);
       if (name === null) {
         entry.resume();
-        continue;
+      } else {
+        await writeEntry(entry, openWriter(name, area, overwrite));
+        committed.push(name);
       }
-      await writeEntry(entry, openWriter(name, area, overwrite));
-      committed.push(name);
+      // pump destroys the extract without an error when the source fails, and
+      // tar-stream's iterator never settles a next() asked after that: stop here,
+      // the source's error is raised below
+      if (extract.destroyed) break;
     }
   } catch (err) {
     failure = err;

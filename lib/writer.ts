@@ -14,7 +14,7 @@ import { close, constants, fstat, fsync, lstat, open, unlink, write, writev, typ
 import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { syncDirectory, type Durability } from './durability.js';
-import { placeFile } from './place.js';
+import { place } from './place.js';
 
 type Callback = (err?: Error | null) => void;
 
@@ -84,7 +84,41 @@ export class FileWriter extends Writable {
   }
 
   override _final(cb: Callback): void {
-    this.#commit().then(() => cb(), cb);
+    const { durability, tmpPath, targetPath, overwrite } = this.#plan;
+    const fd = this.#fd as number;
+    const steps: Array<(done: Callback) => void> = [];
+    if (durability !== 'none') steps.push((done) => fsync(fd, done));
+    let written: Stats | null = null;
+    if (durability === 'full') {
+      steps.push((done) =>
+        fstat(fd, (err, stats) => {
+          written = stats;
+          done(err);
+        }),
+      );
+    }
+    steps.push((done) => {
+      this.#fd = null;
+      close(fd, done);
+    });
+    if (targetPath !== tmpPath) {
+      steps.push((done) =>
+        place(tmpPath, targetPath, overwrite, (err) => {
+          if (!err) this.#tmpExists = false;
+          done(err);
+        }),
+      );
+    }
+    steps.push((done) => {
+      this.#tmpExists = false;
+      this.#path = targetPath;
+      if (durability !== 'full') return done(null);
+      syncDirectory(dirname(targetPath), (err) => {
+        if (err) takeBack(targetPath, written, () => done(err));
+        else done(null);
+      });
+    });
+    this.#sequence(steps, cb);
   }
 
   override _destroy(err: Error | null, cb: Callback): void {
@@ -103,34 +137,6 @@ export class FileWriter extends Writable {
     else cleanup();
   }
 
-  async #commit(): Promise<void> {
-    const { durability, tmpPath, targetPath, overwrite } = this.#plan;
-    const fd = this.#fd as number;
-    if (durability !== 'none') await this.#step((done) => fsync(fd, done));
-    let written: Stats | null = null;
-    if (durability === 'full') {
-      await this.#step((done) =>
-        fstat(fd, (err, stats) => {
-          written = stats;
-          done(err);
-        }),
-      );
-    }
-    this.#fd = null;
-    await this.#step((done) => close(fd, done));
-    if (targetPath !== tmpPath) {
-      await this.#step((done) => placeFile(tmpPath, targetPath, overwrite).then(() => done(null), done));
-    }
-    this.#tmpExists = false;
-    this.#path = targetPath;
-    if (durability === 'full') {
-      await this.#step((done) => syncDirectory(dirname(targetPath), done)).catch((err: unknown) => {
-        if (err === ABORTED) throw err;
-        return takeBack(targetPath, written).then(() => Promise.reject(err));
-      });
-    }
-  }
-
   /** Runs one file-system operation, marking the writer busy until it calls back. */
   #run(op: (done: Callback) => void, cb: Callback): void {
     this.#busy = true;
@@ -143,15 +149,17 @@ export class FileWriter extends Writable {
     });
   }
 
-  /** {@link #run} as a promise that rejects when the writer was destroyed meanwhile. */
-  #step(op: (done: Callback) => void): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#run(op, (err) => {
-        if (err) reject(err);
-        else if (this.destroyed) reject(ABORTED);
-        else resolve();
-      });
-    });
+  /** Runs `steps` one after another through {@link #run}; stops at the first error, or when the writer was destroyed meanwhile. */
+  #sequence(steps: Array<(done: Callback) => void>, cb: Callback): void {
+    let index = 0;
+    const next = (err?: Error | null): void => {
+      if (err) return cb(err);
+      if (index > 0 && this.destroyed) return cb(ABORTED);
+      const step = steps[index++];
+      if (step === undefined) return cb();
+      this.#run(step, next);
+    };
+    next();
   }
 }
 
@@ -160,13 +168,12 @@ export class FileWriter extends Writable {
  * leaves nothing in `new/`; only while `path` still is the file written
  * (a consumer may have claimed it, another writer may have replaced it).
  */
-function takeBack(path: string, written: Stats | null): Promise<void> {
-  return new Promise((resolve) => {
-    if (written === null) return resolve();
-    lstat(path, (err, now) => {
-      if (err || now.ino !== written.ino || now.dev !== written.dev) return resolve();
-      unlink(path, () => resolve());
-    });
+function takeBack(path: string, written: Stats | null, cb: () => void): void {
+  if (written === null) return cb();
+  const { ino, dev } = written;
+  lstat(path, (err, now) => {
+    if (err || now.ino !== ino || now.dev !== dev) return cb();
+    unlink(path, () => cb());
   });
 }
 

@@ -66,6 +66,9 @@ vi.mock('node:fs', async (importOriginal) => {
     fsync: callbackFault('fsync', real.fsync),
     write: callbackFault('write', real.write),
     writev: callbackFault('writev', real.writev),
+    // the writer's commit links and renames through the callback API, move and claim through fs/promises
+    link: callbackFault('link', real.link),
+    rename: callbackFault('rename', real.rename),
     // close always releases the descriptor on Linux, even when it reports an error
     close: (fd: number, cb: Cb) => {
       const err = faults.take('close');

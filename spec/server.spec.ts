@@ -319,11 +319,12 @@ it('runs the README HTTP example against `serve`', async () => {
     const { code, stdout, stderr } = await bash(script, { cwd });
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    const [put, post, list, claim] = stdout.toString().split('\n');
+    const [put, post, list, claim, exported, end] = stdout.toString().split('\n');
     expect(JSON.parse(put as string)).toEqual({ name: 'report.pdf' });
     const generated = JSON.parse(post as string).name as string;
     expect((JSON.parse(list as string) as string[]).sort()).toEqual(['report.pdf', generated].sort());
     expect(JSON.parse(claim as string)).toEqual({ name: 'report.pdf' });
+    expect([exported, end]).toEqual([generated, '']);
     expect(await readFile(join(cwd, 'copy.pdf'))).toEqual(await readFile(join(cwd, 'report.pdf')));
     const store = new FileStore(join(cwd, 'data'));
     expect([await namesIn(store, 'tmp'), await namesIn(store, 'new'), await namesIn(store, 'cur')]).toEqual([[], [generated], []]);

@@ -2,6 +2,10 @@
 import type { Command } from './command.js';
 import { cat } from './commands/cat.js';
 import { claim } from './commands/claim.js';
+import { clean } from './commands/clean.js';
+import { consume } from './commands/consume.js';
+import { exportArea } from './commands/export.js';
+import { importArchive } from './commands/import.js';
 import { ls } from './commands/ls.js';
 import { mv } from './commands/mv.js';
 import { prepare } from './commands/prepare.js';
@@ -11,5 +15,5 @@ import { serve } from './commands/serve.js';
 
 /** Every command, by name. */
 export const commands: ReadonlyMap<string, Command> = new Map(
-  [prepare, put, ls, cat, mv, claim, rm, serve].map((command) => [command.name, command]),
+  [prepare, put, ls, cat, mv, claim, rm, exportArea, importArchive, consume, clean, serve].map((command) => [command.name, command]),
 );

@@ -34,6 +34,9 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_INVALID_NAME: 400,
   ERR_INVALID_AREA: 400,
   ERR_INVALID_OPTION: 400,
+  ERR_CORRUPT_ARCHIVE: 400,
+  ERR_UNSAFE_ENTRY: 422,
+  ERR_FILE_CHANGED: 409,
   ENOENT: 404,
   EEXIST: 409,
   EFBIG: 413,
@@ -41,12 +44,16 @@ const STATUS_BY_CODE: Record<string, number> = {
   EDQUOT: 507,
 };
 
-/** The status, code and message an error is answered with. */
-export function describeError(err: unknown, root: string): { status: number; code: string; message: string } {
-  const { code, message } = err as { code?: unknown; message?: unknown };
+/**
+ * The status, code and message an error is answered with, and the names
+ * committed before it when it carries them (a failed `importTar`).
+ */
+export function describeError(err: unknown, root: string): { status: number; code: string; message: string; committed?: string[] } {
+  const { code, message, committed } = err as { code?: unknown; message?: unknown; committed?: unknown };
   const text = typeof message === 'string' ? message.split(`${root}/`).join('') : String(err);
-  if (err instanceof HttpError) return { status: err.status, code: err.code, message: text };
-  if (typeof code === 'string') return { status: STATUS_BY_CODE[code] ?? 500, code, message: text };
+  const extra = Array.isArray(committed) ? { committed: committed as string[] } : {};
+  if (err instanceof HttpError) return { status: err.status, code: err.code, message: text, ...extra };
+  if (typeof code === 'string') return { status: STATUS_BY_CODE[code] ?? 500, code, message: text, ...extra };
   return { status: 500, code: 'ERR_INTERNAL', message: 'internal error' };
 }
 

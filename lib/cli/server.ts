@@ -15,6 +15,7 @@ import { discardBody } from './body.js';
 import { filesRoutes } from './files-routes.js';
 import { HttpError, describeError, sendJson } from './http-error.js';
 import { Router, type Route } from './router.js';
+import { tarRoutes } from './tar-routes.js';
 
 /** Options of {@link createServer}. */
 export interface ServerOptions {
@@ -63,7 +64,8 @@ const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
 /**
  * An `http.Server` (not yet listening) that serves `store`:
  * `POST /files`, `PUT /files/NAME`, `GET /files?area=AREA`,
- * `GET|HEAD|DELETE /files/AREA/NAME` and `POST /files/NAME/claim`.
+ * `GET|HEAD|DELETE /files/AREA/NAME`, `POST /files/NAME/claim`,
+ * `GET /export/AREA.tar` and `POST /import?area=AREA`.
  * Call `listen()` on it; it binds wherever you say, so pass `127.0.0.1`
  * unless you mean to expose the store.
  */
@@ -80,7 +82,7 @@ export function createServer(store: FileStore, options: ServerOptions = {}): Ser
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
   if (token !== undefined && (typeof token !== 'string' || token === '')) throw new TypeError('token must be a non-empty string');
   const expected = token === undefined ? null : hash(`Bearer ${token}`);
-  const routes: Route[] = [...filesRoutes];
+  const routes: Route[] = [...filesRoutes, ...tarRoutes];
   const router = new Router(routes);
 
   const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
@@ -104,13 +106,13 @@ export function createServer(store: FileStore, options: ServerOptions = {}): Ser
       res.destroy();
       return;
     }
-    const { status, code, message } = describeError(err, store.root);
+    const { status, code, message, committed } = describeError(err, store.root);
     if (status >= 500) onError?.(err, req);
     const headers: Record<string, string> = {};
     if (status === 401) headers['www-authenticate'] = 'Bearer realm="maildir-filestore"';
     const allow = (err as { allow?: unknown }).allow;
     if (typeof allow === 'string') headers.allow = allow;
-    sendJson(res, status, { error: { code, message } }, headers);
+    sendJson(res, status, { error: committed === undefined ? { code, message } : { code, message, committed } }, headers);
     discardBody(req);
   };
 

@@ -1,0 +1,35 @@
+import { pipeline } from 'node:stream/promises';
+import { FileStore, type Area } from '../../index.js';
+import { UsageError, type Command } from '../command.js';
+import { ProgressMeter, type MaybeTty } from '../progress.js';
+import { TarCounter } from '../tar-counter.js';
+
+/** `export DIR AREA > FILE.tar`: the files of an area as a tar archive on standard output. */
+export const exportArea: Command = {
+  name: 'export',
+  usage: 'DIR AREA > FILE.tar',
+  summary: 'write the files of AREA to standard output as a tar archive',
+  help: `Streams every file of AREA (tmp, new or cur) to standard output as a tar
+archive that GNU tar lists and extracts: one regular-file entry per file,
+with its name, size, mode and mtime. A file that grows or shrinks while it
+is read (a tmp/ file still being written) fails the export with
+ERR_FILE_CHANGED. Standard output must not be a terminal.
+
+When standard error is a terminal, a progress line (files and bytes so far)
+is drawn there; otherwise nothing is printed but errors.`,
+  args: { min: 2, max: 2 },
+  async run({ positionals: [dir, area] }, io) {
+    if ((io.stdout as MaybeTty).isTTY === true) {
+      throw new UsageError('refusing to write a tar archive to a terminal: redirect standard output (> out.tar)');
+    }
+    const tar = new FileStore(dir as string).exportTar(area as Area);
+    const meter = new ProgressMeter(io.stderr, 'exporting');
+    const counter = new TarCounter((files, bytes) => meter.update(files, bytes));
+    try {
+      await pipeline(tar, counter, io.stdout, { signal: io.signal, end: false });
+    } finally {
+      meter.finish(counter.files, counter.bytes);
+    }
+    return 0;
+  },
+};
