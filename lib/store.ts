@@ -1,6 +1,5 @@
-import type { Dirent } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
-import { link, lstat, mkdir, open, opendir, rename, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,6 +11,9 @@ import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } 
 import { exportTar, importTar, type ExportTarOptions, type ImportTarOptions } from './tar.js';
 import { existsError, isLinkUnsupported, placeFile, unlinkSource } from './place.js';
 import { FileWriter } from './writer.js';
+import { AreaListing, type Entry } from './listing.js';
+
+export type { Entry } from './listing.js';
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -58,18 +60,6 @@ export interface TransferOptions {
    */
   overwrite?: boolean;
 }
-
-/** A file in an area of a store, as {@link FileStore.list} yields it. */
-export interface Entry {
-  /** The file's name. */
-  name: string;
-  /** The area it was listed in. */
-  area: Area;
-  /** Its absolute path. */
-  path: string;
-}
-
-const LIST_BUFFER_SIZE = 1024;
 
 /** The `tmp/` paths of this process's writers that are not closed yet: `clean()` spares them. */
 const liveTmpPaths = new Set<string>();
@@ -168,35 +158,7 @@ export class FileStore {
    */
   list(area: Area): AsyncIterableIterator<Entry> {
     assertArea(area);
-    return this.#entries(area);
-  }
-
-  /**
-   * Reads the directory in batches of {@link LIST_BUFFER_SIZE} entries: the
-   * first entry of a batch comes from `read()`, which fetches the batch off
-   * the event loop, the rest from `readSync()`, which takes them from the
-   * batch already buffered (libuv fills a batch completely unless the
-   * directory ends, so only the end-of-directory read is synchronous). That
-   * halves the cost per entry of `for await` over the `Dir`, whose every
-   * entry is a promise of its own.
-   */
-  async *#entries(area: Area): AsyncIterableIterator<Entry> {
-    const dir = this.#areaDirs[area];
-    const handle = await opendir(dir, { bufferSize: LIST_BUFFER_SIZE });
-    try {
-      for (let first = await handle.read(); first !== null; first = await handle.read()) {
-        let dirent: Dirent | null = first;
-        for (let i = 1; dirent !== null; i++) {
-          const { name } = dirent;
-          if (name.charCodeAt(0) !== 0x2e) yield { name, area, path: dir + sep + name };
-          if (i === LIST_BUFFER_SIZE) break;
-          dirent = handle.readSync();
-        }
-        if (dirent === null) return;
-      }
-    } finally {
-      await handle.close();
-    }
+    return new AreaListing(this.#areaDirs[area], area);
   }
 
   /**

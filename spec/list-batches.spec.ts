@@ -52,4 +52,42 @@ describe('list() across batches', () => {
     }
     expect((await readdir('/proc/self/fd')).length).toBe(before);
   });
+
+  it('serves callers that share one listing and ask for the next entry at the same time', async () => {
+    const store = await tempStore({ durability: 'none' });
+    const names = fill(store, 2100);
+    const listing = store.list('new');
+    const found: string[] = [];
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        const { value, done } = await listing.next();
+        if (done) return;
+        found.push(value.name);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
+    expect(found.sort()).toEqual(names.sort());
+    expect(await listing.next()).toEqual({ value: undefined, done: true });
+  });
+
+  it('closes the directory when the caller stops between batches, and ends after return()', async () => {
+    const store = await tempStore({ durability: 'none' });
+    fill(store, 1030);
+    const before = (await readdir('/proc/self/fd')).length;
+    const listing = store.list('new');
+    for (let i = 0; i < 1024; i++) expect((await listing.next()).done).toBe(false);
+    await listing.return?.();
+    expect(await listing.next()).toEqual({ value: undefined, done: true });
+    expect((await readdir('/proc/self/fd')).length).toBe(before);
+  });
+
+  it('rejects every waiting caller with ENOENT when the area is missing', async () => {
+    const store = await tempStore({ durability: 'none' });
+    const { rm } = await import('node:fs/promises');
+    await rm(join(store.root, 'new'), { recursive: true });
+    const listing = store.list('new');
+    const results = await Promise.allSettled([listing.next(), listing.next()]);
+    for (const r of results) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'ENOENT' } });
+    expect(await listing.next()).toEqual({ value: undefined, done: true });
+  });
 });

@@ -3,20 +3,40 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { namesIn, tempStore } from './helpers.js';
+
+const refused = vi.hoisted(() => ({ links: 0 }));
+
+function eperm(from: string, to: string): NodeJS.ErrnoException {
+  refused.links++;
+  return Object.assign(new Error(`EPERM: operation not permitted, link '${from}' -> '${to}'`), {
+    code: 'EPERM',
+    syscall: 'link',
+    path: from,
+    dest: to,
+  });
+}
+
+// The commit path calls the callback API, move and claim the promise API: refuse both.
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  const link = (from: string, to: string, cb: (err: NodeJS.ErrnoException) => void): void =>
+    void process.nextTick(cb, eperm(from, to));
+  return { ...fs, link, default: { ...fs, link } };
+});
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs/promises')>();
   const link = async (from: string, to: string): Promise<void> => {
-    throw Object.assign(new Error(`EPERM: operation not permitted, link '${from}' -> '${to}'`), {
-      code: 'EPERM',
-      syscall: 'link',
-      path: from,
-      dest: to,
-    });
+    throw eperm(from, to);
   };
   return { ...fs, link, default: { ...fs, link } };
+});
+
+afterEach(() => {
+  expect(refused.links).toBeGreaterThan(0);
+  refused.links = 0;
 });
 
 describe('without hard links', () => {
