@@ -1,6 +1,7 @@
-// Running the compiled CLI and server as child processes, and reading the README's shell examples.
+// Running the compiled CLI and server as child processes, reading the README's shell examples, and raw HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 /** The compiled `maildir-filestore` executable (built by `npm test` before vitest runs). */
@@ -81,4 +82,19 @@ export async function readmeBlock(marker: string): Promise<string> {
   const match = new RegExp(`<!-- ${marker} -->\\n\`\`\`sh\\n([\\s\\S]*?)\`\`\``).exec(readme);
   if (!match) throw new Error(`no sh block after <!-- ${marker} --> in README.md`);
   return match[1] as string;
+}
+
+/** Opens a raw connection, writes `data`, and resolves to what the server sent: up to a JSON answer's end, or until it closed. */
+export function raw(port: number, data: string | Buffer): Promise<string> {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  socket.write(data);
+  let text = '';
+  return new Promise((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (/\r\n\r\n\{[\s\S]*\}\n$/.test(text)) socket.destroy();
+    });
+    socket.on('close', () => resolve(text));
+  });
 }

@@ -3,13 +3,13 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import tarStream, { type Header } from 'tar-stream';
+import type { Header } from 'tar-stream';
 import { describe, expect, it, vi } from 'vitest';
 import type { FileStore } from '../lib/index.js';
 import { CLI, bash, cli, completion } from './cli-helpers.js';
 import { namesIn, tempDir, tempStore } from './helpers.js';
+import { archive } from './tar-helpers.js';
 
 const run = promisify(execFile);
 const q = JSON.stringify;
@@ -33,25 +33,6 @@ async function filledStore(): Promise<{ store: FileStore; files: Map<string, Buf
   ]);
   await Promise.all([...files].map(([name, data]) => writeFile(join(store.root, 'new', name), data)));
   return { store, files };
-}
-
-/** An archive made by tar-stream's pack from [header, body] pairs. */
-async function archive(entries: Array<[Partial<Header> & { name: string }, (string | Buffer)?]>): Promise<Buffer> {
-  const pack = tarStream.pack();
-  const chunks: Buffer[] = [];
-  const collected = (async () => {
-    for await (const chunk of pack as unknown as Readable) chunks.push(chunk as Buffer);
-  })();
-  for (const [header, body] of entries) {
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (header.type === undefined || header.type === 'file') pack.entry(header, body ?? '', done);
-      else pack.entry(header, done);
-    });
-  }
-  pack.finalize();
-  await collected;
-  return Buffer.concat(chunks);
 }
 
 /** A directory of files and a GNU tar archive of it (`tar -cf - -C dir .`: `./` entries and the root directory). */

@@ -9,11 +9,12 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import tarStream, { type Header } from 'tar-stream';
+import type { Header } from 'tar-stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createServer, type FileStore, type ServerOptions } from '../lib/index.js';
 import { bash, completion } from './cli-helpers.js';
 import { namesIn, tempDir, tempStore } from './helpers.js';
+import { archive } from './tar-helpers.js';
 
 const run = promisify(execFile);
 const servers: Server[] = [];
@@ -48,25 +49,6 @@ async function expectError(response: Response, status: number, code: string, com
   expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
   const error = committed === undefined ? { code, message: expect.any(String) } : { code, message: expect.any(String), committed };
   expect(await response.json()).toEqual({ error });
-}
-
-/** An archive made by tar-stream's pack from [header, body] pairs. */
-async function archive(entries: Array<[Partial<Header> & { name: string }, (string | Buffer)?]>): Promise<Buffer> {
-  const pack = tarStream.pack();
-  const chunks: Buffer[] = [];
-  const collected = (async () => {
-    for await (const chunk of pack as unknown as Readable) chunks.push(chunk as Buffer);
-  })();
-  for (const [header, body] of entries) {
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (header.type === undefined || header.type === 'file') pack.entry(header, body ?? '', done);
-      else pack.entry(header, done);
-    });
-  }
-  pack.finalize();
-  await collected;
-  return Buffer.concat(chunks);
 }
 
 /** Runs GNU `tar args -f -` on a stream; resolves to its stdout. */

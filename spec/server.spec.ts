@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FileStore, createServer, type ServerOptions } from '../lib/index.js';
-import { CLI, bash, completion, readmeBlock, serveChild } from './cli-helpers.js';
+import { CLI, bash, completion, raw, readmeBlock, serveChild } from './cli-helpers.js';
 import { namesIn, tempDir, tempStore } from './helpers.js';
 
 const servers: Server[] = [];
@@ -52,21 +52,6 @@ async function curl(args: string[], cwd?: string): Promise<{ status: number; bod
   const text = result.stdout.toString();
   const cut = text.lastIndexOf('\n');
   return { status: Number(text.slice(cut + 1)), body: text.slice(0, cut), code: result.code };
-}
-
-/** Opens a raw connection, writes `data`, and resolves to what the server sent: up to a JSON answer's end, or until it closed. */
-function raw(port: number, data: string | Buffer): Promise<string> {
-  const socket = connect(port, '127.0.0.1');
-  socket.on('error', () => {});
-  socket.write(data);
-  let text = '';
-  return new Promise((resolve) => {
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (/\r\n\r\n\{[\s\S]*\}\n$/.test(text)) socket.destroy();
-    });
-    socket.on('close', () => resolve(text));
-  });
 }
 
 describe('uploads', () => {

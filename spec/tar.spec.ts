@@ -6,10 +6,11 @@ import { dirname, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import tarStream, { type Header } from 'tar-stream';
+import type { Header } from 'tar-stream';
 import { describe, expect, it, vi } from 'vitest';
 import type { FileStore, ImportTarError } from '../lib/index.js';
 import { DIST, namesIn, tempDir, tempStore } from './helpers.js';
+import { archive } from './tar-helpers.js';
 
 const run = promisify(execFile);
 
@@ -31,21 +32,6 @@ async function gnuTar(input: Readable, args: string[]): Promise<string> {
   await pipeline(input, child.stdin);
   expect(await exited).toBe(0);
   return (await output).toString('utf8');
-}
-
-/** An archive made by tar-stream's pack from [header, body] pairs, with or without its end blocks. */
-async function archive(entries: Array<[Partial<Header> & { name: string }, (string | Buffer)?]>): Promise<Buffer> {
-  const pack = tarStream.pack();
-  const bytes = collect(pack as unknown as Readable);
-  for (const [header, body] of entries) {
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (header.type === undefined || header.type === 'file') pack.entry(header, body ?? '', done);
-      else pack.entry(header, done);
-    });
-  }
-  pack.finalize();
-  return bytes;
 }
 
 /** A store and an empty sentinel directory next to it, to prove nothing lands outside the store. */
