@@ -261,7 +261,11 @@ export class FileStore {
    * files committed before it, which stay.
    */
   importTar(source: Readable, options: ImportTarOptions = {}): Promise<string[]> {
-    return importTar(source, options, (name, area, overwrite) => this.#writer(name, area, overwrite));
+    // tar.ts refuses unsafe entry names; the name is checked again here, where the path is made
+    return importTar(source, options, (name, area, overwrite) => {
+      assertName(name);
+      return this.#writer(name, area, overwrite);
+    });
   }
 
   /**
