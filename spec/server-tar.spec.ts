@@ -1,54 +1,23 @@
 // GET /export/AREA.tar and POST /import over real HTTP: fetch, curl, raw sockets, GNU tar.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { Header } from 'tar-stream';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createServer, type FileStore, type ServerOptions } from '../lib/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { FileStore } from '../lib/index.js';
 import { bash, completion } from './cli-helpers.js';
-import { namesIn, tempDir, tempStore } from './helpers.js';
+import { namesIn, tempDir } from './helpers.js';
 import { archive } from './tar-helpers.js';
+import { curl, expectError, start } from './server-helpers.js';
 
 const run = promisify(execFile);
-const servers: Server[] = [];
-
-afterEach(async () => {
-  await Promise.all(
-    servers.splice(0).map((server) => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(resolve));
-    }),
-  );
-});
-
-/** A store and a server on it, listening on a free port of 127.0.0.1; `errors` collects what onError reports. */
-async function start(options: ServerOptions = {}): Promise<{ store: FileStore; base: string; port: number; errors: unknown[] }> {
-  const store = await tempStore({ durability: 'none' });
-  const errors: unknown[] = [];
-  const server = createServer(store, { onError: (err) => errors.push(err), ...options });
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return { store, base: `http://127.0.0.1:${port}`, port, errors };
-}
-
 async function fill(store: FileStore, files: Map<string, Buffer>, area: 'new' | 'cur' = 'new'): Promise<void> {
   await Promise.all([...files].map(([name, data]) => writeFile(join(store.root, area, name), data)));
-}
-
-async function expectError(response: Response, status: number, code: string, committed?: string[]): Promise<void> {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
-  const error = committed === undefined ? { code, message: expect.any(String) } : { code, message: expect.any(String), committed };
-  expect(await response.json()).toEqual({ error });
 }
 
 /** Runs GNU `tar args -f -` on a stream; resolves to its stdout. */
@@ -134,13 +103,6 @@ async function gnuArchive(files: Map<string, Buffer>): Promise<string> {
 }
 
 /** Runs curl; resolves to its stdout and the HTTP status it printed last. */
-async function curl(args: string[]): Promise<{ status: number; body: string }> {
-  const result = await completion(spawn('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  const text = result.stdout.toString();
-  const cut = text.lastIndexOf('\n');
-  return { status: Number(text.slice(cut + 1)), body: text.slice(0, cut) };
-}
-
 describe('POST /import', () => {
   it('commits every file of a GNU tar archive uploaded with curl --data-binary: 200 {"names"}; area=cur; EEXIST 409 unless overwrite', async () => {
     const { store, base } = await start();

@@ -1,57 +1,18 @@
 // The HTTP server over real HTTP: fetch, curl and raw sockets against createServer() and `serve`.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FileStore, createServer, type ServerOptions } from '../lib/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { FileStore } from '../lib/index.js';
 import { CLI, bash, completion, raw, readmeBlock, serveChild } from './cli-helpers.js';
-import { namesIn, tempDir, tempStore } from './helpers.js';
-
-const servers: Server[] = [];
-
-afterEach(async () => {
-  await Promise.all(
-    servers.splice(0).map((server) => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(resolve));
-    }),
-  );
-});
-
-/** A store and a server on it, listening on a free port of 127.0.0.1. */
-async function start(options: ServerOptions = {}): Promise<{ store: FileStore; base: string; port: number }> {
-  const store = await tempStore({ durability: 'none' });
-  const server = createServer(store, options);
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return { store, base: `http://127.0.0.1:${port}`, port };
-}
+import { curl, expectError, start } from './server-helpers.js';
+import { namesIn, tempDir } from './helpers.js';
 
 async function expectEmpty(store: FileStore): Promise<void> {
   expect(await namesIn(store, 'tmp')).toEqual([]);
   expect(await namesIn(store, 'new')).toEqual([]);
-}
-
-async function expectError(response: Response, status: number, code: string): Promise<void> {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
-  const body = await response.json();
-  expect(body).toEqual({ error: { code, message: expect.any(String) } });
-}
-
-/** Runs curl; resolves to its stdout and the HTTP status it printed last. */
-async function curl(args: string[], cwd?: string): Promise<{ status: number; body: string; code: number | null }> {
-  const result = await completion(spawn('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
-  const text = result.stdout.toString();
-  const cut = text.lastIndexOf('\n');
-  return { status: Number(text.slice(cut + 1)), body: text.slice(0, cut), code: result.code };
 }
 
 describe('uploads', () => {
