@@ -170,6 +170,13 @@ async function packFile(file: OpenedFile | null, pack: Pack, out: PassThrough): 
   try {
     if (out.destroyed) return;
     const { name, stats } = file;
+    if (stats.size < CHUNK_SIZE && file.head.length === stats.size) {
+      // the whole file, and the read past its end found nothing more: one entry with its body
+      const header = { name, size: stats.size, mode: stats.mode & 0o7777, mtime: stats.mtime, type: 'file' as const };
+      const err = await new Promise<Error | null | undefined>((done) => pack.entry(header, file.head, done));
+      if (err && !out.destroyed) throw err;
+      return;
+    }
     let entryDone!: Promise<Error | null | undefined>;
     const sink = new Promise<Sink>((resolve) => {
       entryDone = new Promise((done) => {
