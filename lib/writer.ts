@@ -10,7 +10,7 @@
  * in flight when `destroy()` is called finishes first, so the descriptor is
  * never closed under a pending write.
  */
-import { close, constants, fstat, fsync, lstat, open, unlink, write, writev, type Stats } from 'node:fs';
+import { close, constants, fstatSync, fsync, lstat, open, unlink, write, writev, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { syncDirectory, type Durability } from './durability.js';
@@ -89,15 +89,10 @@ export class FileWriter extends Writable {
     const steps: Array<(done: Callback) => void> = [];
     if (durability !== 'none') steps.push((done) => fsync(fd, done));
     let written: Stats | null = null;
-    if (durability === 'full') {
-      steps.push((done) =>
-        fstat(fd, (err, stats) => {
-          written = stats;
-          done(err);
-        }),
-      );
-    }
     steps.push((done) => {
+      // the file's identity, to take it back should the directory fsync fail; fstat
+      // of an open descriptor answers from memory, so it skips the thread pool
+      if (durability === 'full') written = identity(fd);
       this.#fd = null;
       close(fd, done);
     });
@@ -160,6 +155,15 @@ export class FileWriter extends Writable {
       this.#run(step, next);
     };
     next();
+  }
+}
+
+/** The file's stats, or null when they cannot be had (the take-back is then skipped). */
+function identity(fd: number): Stats | null {
+  try {
+    return fstatSync(fd);
+  } catch {
+    return null;
   }
 }
 
