@@ -5,6 +5,7 @@ import type { Writable } from 'node:stream';
 import type { Area } from '../index.js';
 import { requestBody } from './body.js';
 import { HttpError, sendJson } from './http-error.js';
+import { writeOut } from './output.js';
 import type { RequestContext, Route } from './router.js';
 
 const LIST_BATCH = 256;
@@ -48,7 +49,7 @@ async function list({ store, res, query }: RequestContext): Promise<void> {
     for (let count = 0; !next.done; next = await entries.next()) {
       chunk += `${count === 0 ? '' : ','}${JSON.stringify(next.value.name)}`;
       if (++count % LIST_BATCH === 0) {
-        await send(res, chunk);
+        await writeOut(res, chunk);
         chunk = '';
       }
     }
@@ -80,22 +81,6 @@ async function claim({ store, res, params }: RequestContext): Promise<void> {
   const name = params.name as string;
   if (!(await store.claim(name))) throw new HttpError(409, 'ERR_CLAIM_LOST', 'the file is not in new/: another client claimed it, or it never was there');
   sendJson(res, 200, { name }, { location: fileLocation('cur', name) });
-}
-
-/** Writes a chunk of a streamed response, waiting while the client is slow; throws once it is gone. */
-async function send(res: Writable, chunk: string | Buffer): Promise<void> {
-  if (!res.write(chunk)) {
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
-  }
-  if (res.destroyed) throw Object.assign(new Error('the client went away'), { code: 'ECONNRESET' });
 }
 
 function closed(stream: Writable): Promise<void> {

@@ -12,21 +12,39 @@ export function errorLine(err: unknown): string {
   return `${PROGRAM}: ${label}: ${text.replace(/\s*\n\s*/g, ' ')}`;
 }
 
-/** Writes `chunk` and waits for `'drain'` when the stream asks for it; rejects on a stream error. */
-export function writeOut(stream: Writable, chunk: string | Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    stream.once('error', onError);
-    const done = (): void => {
-      stream.off('error', onError);
-      resolve();
-    };
-    if (stream.write(chunk)) {
-      process.nextTick(done);
+/**
+ * Writes `chunk` and, when the stream asks for it, waits for `'drain'`.
+ * Rejects with the stream's error (`EPIPE` when a reader of standard output
+ * went away), and with `ECONNRESET` when the stream closed without one (an
+ * HTTP client that disconnected), so a writing loop stops either way.
+ */
+export async function writeOut(stream: Writable, chunk: string | Buffer): Promise<void> {
+  let failure: Error | null = null;
+  const onError = (err: Error): void => {
+    failure ??= err;
+  };
+  stream.on('error', onError);
+  try {
+    if (!stream.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          stream.off('drain', done);
+          stream.off('close', done);
+          stream.off('error', done);
+          resolve();
+        };
+        stream.on('drain', done);
+        stream.on('close', done);
+        stream.on('error', done);
+      });
     } else {
-      stream.once('drain', done);
+      await new Promise((resolve) => process.nextTick(resolve));
     }
-  });
+  } finally {
+    stream.off('error', onError);
+  }
+  if (failure !== null) throw failure;
+  if (stream.destroyed) throw Object.assign(new Error('the reader went away'), { code: 'ECONNRESET' });
 }
 
 const UNSAFE = /[\\\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
