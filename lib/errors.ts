@@ -21,7 +21,9 @@ export type FileStoreErrorCode =
   /** A tar archive `importTar` cannot parse: a bad header, or truncated. */
   | 'ERR_CORRUPT_ARCHIVE'
   /** A file that grew or shrank while `exportTar` was reading it. */
-  | 'ERR_FILE_CHANGED';
+  | 'ERR_FILE_CHANGED'
+  /** The thread `exportTar` reads small files on ended while it was reading. */
+  | 'ERR_READER_EXITED';
 
 /** An error raised by maildir-filestore itself, with a string `code`. */
 export class FileStoreError extends Error {
