@@ -194,7 +194,8 @@ const SOURCE = `Promise.all([import('node:worker_threads'), import('node:fs')]).
   (${serve.toString()})(threads.parentPort, fs, ${readBatch.toString()}));
 `;
 
-const LIMITS: BatchLimits = {
+/** The limits of every batch an export asks for. */
+export const LIMITS: BatchLimits = {
   flags: constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
   smallFileMax: SMALL_FILE_MAX,
   batchBytes: BATCH_BYTES,
@@ -211,6 +212,11 @@ class ReaderThread {
   readonly #waiting = new Map<number, Waiter>();
   #lastId = 0;
   #idle: NodeJS.Timeout | undefined;
+
+  /** Batches asked for and not yet answered. */
+  get pending(): number {
+    return this.#waiting.size;
+  }
 
   /** Reads a batch of `names` in `dir` on the thread. */
   read(dir: string, names: string[], limits: BatchLimits = LIMITS): Promise<Batch> {

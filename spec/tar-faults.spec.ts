@@ -1,11 +1,18 @@
 // exportTar under file-system faults that cannot be made for real here (the
 // specs may run as root, which ignores permissions, and EIO needs a failing
-// disk): node:fs, the module lib/tar.ts reads through, is wrapped to fail
-// chosen opens and reads (the first read of a file succeeds, later ones fail).
+// disk). Files of the first batch, and large files, are read on the main
+// thread through node:fs, which is wrapped to fail chosen opens and reads (the
+// first read of a file succeeds, later ones fail). Later small files are read
+// by the reader thread, which a spy replaces with the same readBatch run here,
+// on node:fs's synchronous calls with the same faults (a real EACCES through
+// the thread is in tar-reader.spec.ts). Files that change between fstat and
+// read are changed for real, right after the fstat.
+import * as fs from 'node:fs';
 import { readdir, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { afterEach, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { BATCH_NAMES, LIMITS, readBatch, readerThread, type SyncFs } from '../lib/tar-reader.js';
 import { tempStore } from './helpers.js';
 
 const faults = vi.hoisted(() => ({ open: new Map<string, string>(), read: new Map<string, string>() }));
@@ -41,6 +48,7 @@ vi.mock('node:fs', async (importOriginal) => {
 afterEach(() => {
   faults.open.clear();
   faults.read.clear();
+  vi.restoreAllMocks();
 });
 
 async function drain(stream: Readable): Promise<unknown> {
@@ -85,4 +93,82 @@ it('still skips a file whose open finds it gone', async () => {
   const archive = Buffer.concat(chunks);
   expect(archive.subarray(0, 2).toString()).toBe('b\0'); // the first header names b
   expect(archive.length).toBe(512 + 512 + 1024);
+});
+
+describe('small files after the first batch, read by the reader thread', () => {
+  const fillers = Array.from({ length: BATCH_NAMES }, (_, i) => `filler-${i}`);
+
+  /** A store with the fillers and `files`, and the reader thread replaced by readBatch on this thread. */
+  async function storeWith(files: string[], afterFstat?: (path: string) => void): Promise<Awaited<ReturnType<typeof tempStore>>> {
+    const store = await tempStore({ durability: 'none' });
+    for (const name of [...fillers, ...files]) await writeFile(join(store.root, 'new', name), name);
+    const fail = (code: string, syscall: string, path: string): never => {
+      throw Object.assign(new Error(`${code}: injected, ${syscall} '${path}'`), { code, syscall, path });
+    };
+    const paths = new Map<number, string>();
+    const syncFs: SyncFs = {
+      openSync(path, flags) {
+        const code = faults.open.get(path);
+        if (code !== undefined) fail(code, 'open', path);
+        const fd = fs.openSync(path, flags);
+        paths.set(fd, path);
+        return fd;
+      },
+      fstatSync(fd) {
+        const stats = fs.fstatSync(fd);
+        afterFstat?.(paths.get(fd) ?? '');
+        return stats;
+      },
+      readSync(fd, buffer, offset, length, position) {
+        const path = paths.get(fd) ?? '';
+        const code = faults.read.get(path);
+        if (code !== undefined) fail(code, 'read', path);
+        return fs.readSync(fd, buffer, offset, length, position);
+      },
+      closeSync(fd) {
+        paths.delete(fd);
+        fs.closeSync(fd);
+      },
+    };
+    vi.spyOn(readerThread, 'read').mockImplementation(async (dir, names) => readBatch(syncFs, dir, names, LIMITS));
+    return store;
+  }
+
+  it('destroys the stream with EACCES when a file cannot be opened', async () => {
+    const store = await storeWith(['a', 'b', 'c']);
+    faults.open.set(join(store.root, 'new', 'b'), 'EACCES');
+    const err = await drain(store.exportTar('new', { names: [...fillers, 'a', 'b', 'c'] }));
+    expect(err).toMatchObject({ code: 'EACCES', syscall: 'open', path: join(store.root, 'new', 'b') });
+    expect(readerThread.read).toHaveBeenCalled();
+  });
+
+  it('destroys the stream with EIO when a read fails', async () => {
+    const store = await storeWith(['a', 'b', 'c']);
+    faults.read.set(join(store.root, 'new', 'b'), 'EIO');
+    const err = await drain(store.exportTar('new', { names: [...fillers, 'a', 'b', 'c'] }));
+    expect(err).toMatchObject({ code: 'EIO', syscall: 'read', path: join(store.root, 'new', 'b') });
+    expect(await openFilesUnder(store.root)).toEqual([]);
+  });
+
+  it('still skips a file whose open finds it gone', async () => {
+    const store = await storeWith(['a', 'b']);
+    faults.open.set(join(store.root, 'new', 'a'), 'ENOENT');
+    const chunks: Buffer[] = [];
+    for await (const chunk of store.exportTar('new', { names: [...fillers, 'a', 'b'] })) chunks.push(chunk as Buffer);
+    const archive = Buffer.concat(chunks);
+    const entries = fillers.length + 1;
+    expect(archive.length).toBe(entries * 1024 + 1024);
+    expect(archive.subarray((entries - 1) * 1024, (entries - 1) * 1024 + 2).toString()).toBe('b\0'); // the last header names b
+    expect(readerThread.read).toHaveBeenCalled();
+  });
+
+  it.each([
+    ['grows', (path: string) => fs.appendFileSync(path, 'more')],
+    ['shrinks', (path: string) => fs.truncateSync(path, 0)],
+  ])('destroys the stream with ERR_FILE_CHANGED when a file %s between its fstat and its read', async (_, change) => {
+    const store = await storeWith(['a', 'b', 'c'], (path) => path.endsWith('/b') && change(path));
+    const err = await drain(store.exportTar('new', { names: [...fillers, 'a', 'b', 'c'] }));
+    expect(err).toMatchObject({ code: 'ERR_FILE_CHANGED', path: join(store.root, 'new', 'b') });
+    expect(await openFilesUnder(store.root)).toEqual([]);
+  });
 });

@@ -11,6 +11,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { FileStore, ImportTarError } from '../lib/index.js';
 import { DIST, namesIn, tempDir, tempStore } from './helpers.js';
 import { archive } from './tar-helpers.js';
+import { BATCH_NAMES, SMALL_FILE_MAX } from '../lib/tar-reader.js';
 
 const run = promisify(execFile);
 
@@ -61,22 +62,37 @@ const LONG_NAME = `${'n'.repeat(250)}.long`; // 255 bytes: needs a pax or GNU lo
 const UNICODE_NAME = 'café-überweisung-日本.txt';
 
 describe('exportTar', () => {
-  it('writes an archive GNU tar lists and extracts with the same names, sizes, modes, mtimes and bytes', async () => {
+  // The first batch of names (BATCH_NAMES) is read on the main thread; later ones by the reader
+  // thread, except files over SMALL_FILE_MAX. Fillers before the files put them in either place.
+  it.each([
+    ['in the first batch, read on the main thread', 0],
+    ['after the first batch, read by the reader thread', BATCH_NAMES],
+  ])('writes an archive GNU tar lists and extracts with the same names, sizes, modes, mtimes and bytes: files %s', async (_, fillers) => {
     const store = await tempStore({ durability: 'none' });
     const files = new Map<string, Buffer>([
       ['empty', Buffer.alloc(0)],
       ['small', Buffer.from('hello, tar')],
       ['block', Buffer.alloc(512, 1)],
+      ['block-and-one', Buffer.alloc(513, 2)],
+      ['largest-small', Buffer.alloc(SMALL_FILE_MAX, 3)],
       ['big', Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 31) % 251))],
       [LONG_NAME, Buffer.from('long name')],
       [UNICODE_NAME, Buffer.from('unicode name')],
+      ['no-permissions', Buffer.from('mode 000')],
+      ['epoch', Buffer.from('mtime 0')],
     ]);
+    for (let i = 0; i < fillers; i++) files.set(`filler-${i}`, Buffer.from(`filler ${i}`));
     for (const [name, data] of files) await put(store, name, data);
     await chmod(join(store.root, 'new', 'small'), 0o640);
+    await chmod(join(store.root, 'new', 'no-permissions'), 0o000);
     const mtime = new Date('2025-03-04T05:06:07Z');
     await utimes(join(store.root, 'new', 'big'), mtime, mtime);
+    await utimes(join(store.root, 'new', 'small'), mtime, mtime);
+    await utimes(join(store.root, 'new', 'epoch'), 0, 0);
+    const order = [...files.keys()].sort((a, b) => Number(b.startsWith('filler-')) - Number(a.startsWith('filler-')));
+    const exported = (): Readable => store.exportTar('new', { names: order });
 
-    const listing = await gnuTar(store.exportTar('new'), ['--numeric-owner', '--full-time', '-tv']);
+    const listing = await gnuTar(exported(), ['--numeric-owner', '--full-time', '--utc', '-tv']);
     const listed = new Map<string, { mode: string; size: number; time: string }>();
     for (const line of listing.trimEnd().split('\n')) {
       const match = /^(\S+)\s+\S+\s+(\d+)\s+(\S+ \S+)\s(.*)$/.exec(line);
@@ -84,17 +100,32 @@ describe('exportTar', () => {
       const [, mode = '', size = '', time = '', name = ''] = match ?? [];
       listed.set(name, { mode, size: Number(size), time });
     }
-    expect([...listed.keys()].sort()).toEqual([...files.keys()].sort());
+    expect([...listed.keys()]).toEqual(order);
     for (const [name, data] of files) expect(listed.get(name)?.size).toBe(data.length);
-    expect(listed.get('small')?.mode).toBe('-rw-r-----');
+    expect(listed.get('small')).toMatchObject({ mode: '-rw-r-----', time: '2025-03-04 05:06:07' });
     expect(listed.get('big')?.time).toBe('2025-03-04 05:06:07');
+    expect(listed.get('no-permissions')?.mode).toBe('----------');
+    expect(listed.get('epoch')?.time).toBe('1970-01-01 00:00:00');
 
     const out = await tempDir();
-    await gnuTar(store.exportTar('new'), ['-x', '-p', '--no-same-owner', '-C', out]);
+    await gnuTar(exported(), ['-x', '-p', '--no-same-owner', '-C', out]);
     expect((await readdir(out)).sort()).toEqual([...files.keys()].sort());
     for (const [name, data] of files) expect(await readFile(join(out, name))).toEqual(data);
     expect((await stat(join(out, 'small'))).mode & 0o777).toBe(0o640);
     expect((await stat(join(out, 'big'))).mtime.getTime()).toBe(mtime.getTime());
+  });
+
+  it('keeps every byte in place when batches fill up: many mid-sized files, over several batches', async () => {
+    const store = await tempStore({ durability: 'none' });
+    const files = new Map<string, Buffer>();
+    // 40 KiB each: about 25 fit the byte budget of a batch, the rest of each batch are streamed here
+    for (let i = 0; i < 3 * BATCH_NAMES; i++) files.set(`mid-${String(i).padStart(3, '0')}`, Buffer.alloc(40 * 1024 + i, i % 251));
+    for (const [name, data] of files) await put(store, name, data);
+    const out = await tempDir();
+    await gnuTar(store.exportTar('new'), ['-x', '-C', out]);
+    expect((await readdir(out)).sort()).toEqual([...files.keys()].sort());
+    // Buffer.equals: a deep toEqual over 8 MB of bytes takes seconds
+    for (const [name, data] of files) expect((await readFile(join(out, name))).equals(data), name).toBe(true);
   });
 
   it('exports an empty area as an empty archive', async () => {
@@ -111,6 +142,43 @@ describe('exportTar', () => {
       yield 'c';
     }
     expect(await gnuTar(store.exportTar('cur', { names: names() }), ['-t'])).toBe('b\nc\n');
+  });
+
+  it('streams from a slow source of names: each file goes out before the next name is given', async () => {
+    const store = await tempStore({ durability: 'none' });
+    for (const name of ['a', 'b', 'c']) await put(store, name, `file ${name}`);
+    const received: string[] = [];
+    let delivered = (): void => {};
+    async function* names(): AsyncGenerator<string> {
+      for (const name of ['a', 'b', 'c']) {
+        const sent = new Promise<void>((resolve) => (delivered = resolve));
+        yield name;
+        await sent; // the next name only once this file reached the consumer
+      }
+    }
+    for await (const chunk of store.exportTar('new', { names: names() })) {
+      const text = (chunk as Buffer).toString('latin1');
+      for (const name of ['a', 'b', 'c']) if (text.includes(`file ${name}`)) received.push(name);
+      delivered();
+    }
+    expect(received).toEqual(['a', 'b', 'c']);
+  });
+
+  it('closes the source of names when the consumer stops early', async () => {
+    const store = await tempStore({ durability: 'none' });
+    for (let i = 0; i < 200; i++) await put(store, `f${i}`, Buffer.alloc(4096, i));
+    let closed = false;
+    function* names(): Generator<string> {
+      try {
+        for (let i = 0; ; i = (i + 1) % 200) yield `f${i}`; // endless
+      } finally {
+        closed = true;
+      }
+    }
+    const stream = store.exportTar('new', { names: names() });
+    await stream[Symbol.asyncIterator]().next();
+    stream.destroy();
+    await vi.waitFor(() => expect(closed).toBe(true));
   });
 
   it('skips a file that vanishes between listing and reading', async () => {
