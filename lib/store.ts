@@ -9,7 +9,7 @@ import { assertDurability, type Durability } from './durability.js';
 import { FileStoreError } from './errors.js';
 import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } from './names.js';
 import { exportTar, type ExportTarOptions } from './tar-export.js';
-import { importTar, type ImportTarOptions } from './tar.js';
+import type { ImportTarOptions } from './tar.js';
 import { existsError, isLinkUnsupported, placeFile, unlinkSource } from './place.js';
 import { FileWriter } from './writer.js';
 import { AreaListing, type Entry } from './listing.js';
@@ -261,7 +261,9 @@ export class FileStore {
    * `overwrite`) or the source's error; the error's `committed` lists the
    * files committed before it, which stay.
    */
-  importTar(source: Readable, options: ImportTarOptions = {}): Promise<string[]> {
+  async importTar(source: Readable, options: ImportTarOptions = {}): Promise<string[]> {
+    // loaded on first use: tar-stream's extract and pump are needed only here
+    const { importTar } = await import('./tar.js');
     // tar.ts refuses unsafe entry names; the name is checked again here, where the path is made
     return importTar(source, options, (name, area, overwrite) => {
       assertName(name);

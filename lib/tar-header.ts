@@ -26,8 +26,8 @@ interface HeaderFields {
 interface HeaderCodec {
   /** A 512-byte ustar header, or `null` when the name needs a pax header (over 100 bytes, or not ASCII). */
   encode(fields: HeaderFields): Uint8Array | null;
-  /** The body of a pax extended header holding `name` as its `path`. */
-  encodePax(fields: { name: string }): Uint8Array;
+  /** The body of a pax extended header holding `name` as its `path`, and the records of `pax`. */
+  encodePax(fields: { name: string; pax?: Record<string, string> }): Uint8Array;
 }
 
 const require = createRequire(import.meta.url);
@@ -39,17 +39,25 @@ export const BLOCK_SIZE = 512;
 /** Zero bytes, for padding bodies to whole blocks and for the end of the archive. */
 export const ZEROS = Buffer.alloc(2 * BLOCK_SIZE);
 
+/** The latest mtime the ustar header of tar-stream holds: it encodes the seconds as a 32-bit integer. */
+const USTAR_MTIME_MAX = 2 ** 31 - 1;
+
 /**
- * The header blocks of a regular file: one ustar header, or for a long or
- * non-ASCII name a pax header carrying the name, then the ustar header (the
- * same layout tar-stream's `pack()` writes). Mode and mtime are written as
- * given, so a mode of 000 or an mtime of 0 stay what they are.
+ * The header blocks of a regular file: one ustar header, or a pax header then
+ * the ustar header (the layout tar-stream's `pack()` writes) when the name is
+ * over 100 bytes or not ASCII, or the mtime is before 1970 or after 2038
+ * (the pax `mtime` record carries it; the ustar field holds the nearest
+ * value it can). Mode and mtime are written as given, so a mode of 000 or an
+ * mtime of 0 stay what they are.
  */
 export function fileHeader(name: string, size: number, mode: number, mtime: Date): Buffer {
+  const seconds = Math.floor(mtime.getTime() / 1000);
+  const inRange = seconds >= 0 && seconds <= USTAR_MTIME_MAX;
   const fields: HeaderFields = { name, mode, uid: 0, gid: 0, size, mtime, type: 'file' };
-  const ustar = codec.encode(fields);
+  const ustar = inRange ? codec.encode(fields) : null;
   if (ustar !== null) return Buffer.from(ustar.buffer, ustar.byteOffset, ustar.byteLength);
-  const pax = codec.encodePax({ name });
+  if (!inRange) fields.mtime = new Date(Math.min(Math.max(seconds, 0), USTAR_MTIME_MAX) * 1000);
+  const pax = codec.encodePax(inRange ? { name } : { name, pax: { mtime: String(seconds) } });
   const paxHeader = codec.encode({ ...fields, name: 'PaxHeader', size: pax.byteLength, type: 'pax-header' });
   const fileHeader = codec.encode({ ...fields, name: 'PaxHeader' });
   if (paxHeader === null || fileHeader === null) throw new Error('tar-stream could not encode a pax header');

@@ -115,6 +115,25 @@ describe('exportTar', () => {
     expect((await stat(join(out, 'big'))).mtime.getTime()).toBe(mtime.getTime());
   });
 
+  it('keeps mtimes before 1970 and after 2038, which the ustar field cannot hold, in a pax mtime record', async () => {
+    const store = await tempStore({ durability: 'none' });
+    const times = new Map<string, [Date, string]>([
+      ['before-1970', [new Date('1960-01-02T03:04:05Z'), '1960-01-02 03:04:05']],
+      ['after-2038', [new Date('2040-05-06T07:08:09Z'), '2040-05-06 07:08:09']],
+      ['after-2038-big', [new Date('2100-01-01T00:00:00Z'), '2100-01-01 00:00:00']],
+      ['late-2038', [new Date('2038-01-19T03:14:07Z'), '2038-01-19 03:14:07']], // the last second ustar holds
+    ]);
+    for (const [name, [mtime]] of times) {
+      await put(store, name, name.endsWith('big') ? Buffer.alloc(200_000, 5) : name);
+      await utimes(join(store.root, 'new', name), mtime, mtime);
+    }
+    const listing = await gnuTar(store.exportTar('new'), ['--full-time', '--utc', '-tv']);
+    for (const [name, [, shown]] of times) expect(listing).toMatch(new RegExp(`${shown} ${name}\n`));
+    const out = await tempDir();
+    await gnuTar(store.exportTar('new'), ['-x', '-C', out]);
+    for (const [name, [mtime]] of times) expect((await stat(join(out, name))).mtime.getTime(), name).toBe(mtime.getTime());
+  });
+
   it('keeps every byte in place when batches fill up: many mid-sized files, over several batches', async () => {
     const store = await tempStore({ durability: 'none' });
     const files = new Map<string, Buffer>();
