@@ -9,7 +9,8 @@
  * Small files are read by the reader thread (`tar-reader.ts`), a batch at a
  * time, BATCHES_AHEAD batches ahead of the one being written; each batch of
  * them goes into the archive as one chunk. The first batch is read here
- * instead, so an export of a few files never starts the thread. Files too big for a batch are opened and streamed
+ * instead, so an export of a few files never starts the thread, and so is
+ * every batch where the process may not start threads. Files too big for a batch are opened and streamed
  * here, in chunks read at explicit offsets, READ_AHEAD of them opened (and
  * their first chunk read) ahead of the one being written. `fstat` and `close`
  * of a descriptor opened read-only do not wait on the disk and run
@@ -124,7 +125,8 @@ async function writeArchive(dir: string, names: Iterable<string> | AsyncIterable
         const names = await source.take(reading.length === 0);
         if (names.length === 0) break;
         // The first batch is read here, so an export of a few files never starts the thread
-        const batch = !first ? readerThread.read(dir, names) : Promise.resolve(onMainThread(names));
+        const onThread = !first && readerThread.start();
+        const batch = onThread ? readerThread.read(dir, names) : Promise.resolve(onMainThread(names));
         first = false;
         batch.catch(ignore); // its error is raised when its turn comes
         reading.push({ names, batch });

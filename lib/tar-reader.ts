@@ -11,7 +11,7 @@
  * The thread closes every descriptor it opens before it answers: Node counts
  * a worker's descriptors as the worker's own and closes them when it exits,
  * so none is ever handed to the main thread. Files too big for a batch are
- * answered as `large`, and the main thread opens and streams them itself.
+ * answered as {@link Kind.Large}, and the main thread opens and streams them.
  *
  * One thread serves every export of the process. It keeps the process alive
  * only while a batch is being read, and ends after {@link IDLE_MS} without work.
@@ -99,8 +99,8 @@ interface Reply {
 /**
  * Reads a batch: opens and stats each file, then reads those that fit whole
  * into one buffer. It runs in the worker from its source text, so it uses
- * nothing but its parameters. Every descriptor it opens is closed before it
- * returns or throws.
+ * nothing but its parameters: kinds and RECORD_FIELDS (5) are written as
+ * numbers. Every descriptor it opens is closed before it returns or throws.
  */
 export function readBatch(fs: SyncFs, dir: string, names: string[], limits: BatchLimits): Batch {
   const records = new Float64Array(names.length * 5);
@@ -212,6 +212,24 @@ class ReaderThread {
   readonly #waiting = new Map<number, Waiter>();
   #lastId = 0;
   #idle: NodeJS.Timeout | undefined;
+  #refused = false;
+
+  /**
+   * Starts the thread if it is not running; false, for good, when this
+   * process may not start threads (Node's permission model without
+   * `--allow-worker`), and the main thread then reads every file itself.
+   */
+  start(): boolean {
+    if (this.#worker !== null) return true;
+    if (this.#refused) return false;
+    try {
+      this.#rest(this.#start());
+      return true;
+    } catch {
+      this.#refused = true;
+      return false;
+    }
+  }
 
   /** Batches asked for and not yet answered. */
   get pending(): number {
@@ -257,7 +275,7 @@ class ReaderThread {
     this.#idle = setTimeout(() => {
       if (this.#worker !== worker || this.#waiting.size > 0) return;
       this.#worker = null;
-        void worker.terminate();
+      void worker.terminate();
     }, IDLE_MS).unref();
   }
 

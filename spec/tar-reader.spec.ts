@@ -220,6 +220,23 @@ describe('the reader thread', () => {
     });
   });
 
+  it("reads every file on the main thread where the process may not start threads (Node's permission model)", async () => {
+    const store = await tempStore({ durability: 'none' });
+    const count = 4 * BATCH_NAMES;
+    for (let i = 0; i < count; i++) await writeFile(join(store.root, 'new', `f${i}`), `file ${i}`);
+    const script = `
+      import { FileStore } from ${JSON.stringify(DIST)};
+      import { Worker } from 'node:worker_threads';
+      let refused = '';
+      try { new Worker('', { eval: true }).terminate(); } catch (err) { refused = err.code; }
+      let entries = 0;
+      for await (const chunk of new FileStore(${JSON.stringify(store.root)}).exportTar('new')) entries += chunk.length;
+      console.log(JSON.stringify({ refused, bytes: entries }));
+    `;
+    const { stdout } = await run(process.execPath, ['--experimental-permission', '--allow-fs-read=*', '--no-warnings', '--input-type=module', '-e', script]);
+    expect(JSON.parse(stdout)).toEqual({ refused: 'ERR_ACCESS_DENIED', bytes: count * 1024 + 1024 });
+  });
+
   it('does not keep the process alive: a script that exports and returns exits by itself', async () => {
     const store = await tempStore({ durability: 'none' });
     for (let i = 0; i < 4 * BATCH_NAMES; i++) await writeFile(join(store.root, 'new', `f${i}`), 'x');
