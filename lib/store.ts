@@ -199,16 +199,9 @@ export class FileStore {
       return false;
     }
     if (err.code === 'EEXIST') {
-      if (targetStats === null || sourceStats.ino !== targetStats.ino || sourceStats.dev !== targetStats.dev) throw err;
-      // The file is claimed already: another claimer linked it and is about to
-      // unlink the source, or died between its link and its unlink. Removing
-      // the source finishes that claim either way (the claimer's own unlink
-      // accepts finding it gone), so the file does not stay in new/ for every
-      // later claim to lose.
-      await unlink(source).catch((unlinkErr: NodeJS.ErrnoException) => {
-        if (unlinkErr.code !== 'ENOENT') throw unlinkErr;
-      });
-      return false;
+      // Another claimer linked the same file and is about to unlink the source.
+      if (targetStats !== null && sourceStats.ino === targetStats.ino && sourceStats.dev === targetStats.dev) return false;
+      throw err;
     }
     if (!isLinkUnsupported(err)) throw err;
     if (targetStats !== null) throw existsError(source, target, err);
