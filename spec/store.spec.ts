@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
@@ -125,6 +125,16 @@ describe('FileStore', () => {
       await put(store, 'job', 'work');
       const results = await Promise.all(Array.from({ length: 16 }, () => store.claim('job')));
       expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('leaves a file it finds under both names alone: a move from cur/ to new/ looks so between its link and its unlink', async () => {
+      const store = await tempStore();
+      await put(store, 'job', 'work', 'cur');
+      await link(join(store.root, 'cur', 'job'), join(store.root, 'new', 'job')); // the move's link
+      expect(await store.claim('job')).toBe(false); // claimed already, as far as this caller can tell
+      await unlink(join(store.root, 'cur', 'job')); // the move's unlink
+      expect(await readFile(join(store.root, 'new', 'job'), 'utf8')).toBe('work');
+      expect(await store.claim('job')).toBe(true);
     });
 
     it('refuses to replace a different file of the same name in cur', async () => {
