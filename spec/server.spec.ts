@@ -44,6 +44,19 @@ describe('uploads', () => {
     expect(await readFile(join(store.root, 'new', 'report 1.txt'), 'utf8')).toBe('first version');
   });
 
+  it('PUT /files/NAME?overwrite=true replaces the file (a retried upload succeeds); a bad flag is 400', async () => {
+    const { store, base } = await start();
+    expect((await fetch(`${base}/files/report`, { method: 'PUT', body: 'first' })).status).toBe(201);
+    expect((await fetch(`${base}/files/report?overwrite=false`, { method: 'PUT', body: 'second' })).status).toBe(409);
+    const replaced = await fetch(`${base}/files/report?overwrite=true`, { method: 'PUT', body: 'third' });
+    expect([replaced.status, await replaced.json()]).toEqual([201, { name: 'report' }]);
+    expect(await readFile(join(store.root, 'new', 'report'), 'utf8')).toBe('third');
+    await expectError(await fetch(`${base}/files/report?overwrite=maybe`, { method: 'PUT', body: 'fourth' }), 400, 'ERR_BAD_REQUEST');
+    expect(await readFile(join(store.root, 'new', 'report'), 'utf8')).toBe('third');
+    expect(await namesIn(store, 'new')).toEqual(['report']);
+    expect(await namesIn(store, 'tmp')).toEqual([]);
+  });
+
   it('takes a chunked body of unknown length from a pipe (curl -T -)', async () => {
     const { store, base } = await start();
     const data = randomBytes(500_000);

@@ -6,7 +6,7 @@ import type { Area } from '../index.js';
 import { requestBody } from './body.js';
 import { HttpError, sendJson } from './http-error.js';
 import { writeOut } from './output.js';
-import type { RequestContext, Route } from './router.js';
+import { booleanParam, type RequestContext, type Route } from './router.js';
 
 const LIST_BATCH = 256;
 
@@ -27,10 +27,12 @@ export function fileLocation(area: Area, name: string): string {
 }
 
 async function upload(ctx: RequestContext, name: string | undefined): Promise<void> {
-  const { store, res } = ctx;
+  const { store, res, query } = ctx;
   if (name !== undefined) store.path(name, 'new');
+  // generated names never collide; a chosen one replaces a file only when asked to
+  const overwrite = name !== undefined && booleanParam(query, 'overwrite');
   const body = requestBody(ctx);
-  const writer = store.create(name);
+  const writer = store.create(name, { overwrite });
   try {
     await pipeline(body, writer);
   } catch (err) {

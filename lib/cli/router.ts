@@ -22,6 +22,14 @@ export interface RequestContext {
   readonly expectsContinue: boolean;
 }
 
+/** A `true`/`false` query flag (`1`/`0`, or present without a value for true); `false` when absent, `400` otherwise. */
+export function booleanParam(query: URLSearchParams, key: string): boolean {
+  const value = query.get(key);
+  if (value === null || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1' || value === '') return true;
+  throw new HttpError(400, 'ERR_BAD_REQUEST', `${key} must be true or false, got ${JSON.stringify(value)}`);
+}
+
 /** One endpoint. */
 export interface Route {
   readonly method: string;

@@ -3,8 +3,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStoreError, type Area } from '../index.js';
 import { requestBody } from './body.js';
-import { HttpError, sendJson } from './http-error.js';
-import type { RequestContext, Route } from './router.js';
+import { sendJson } from './http-error.js';
+import { booleanParam, type RequestContext, type Route } from './router.js';
 
 /** The routes `/export/AREA.tar` and `/import`. */
 export const tarRoutes: readonly Route[] = [
@@ -55,13 +55,6 @@ async function importArchive(ctx: RequestContext): Promise<void> {
     const { committed } = err as { committed?: unknown };
     throw Array.isArray(committed) ? err : Object.assign(err as Error, { committed: [] });
   }
-}
-
-function booleanParam(query: URLSearchParams, key: string): boolean {
-  const value = query.get(key);
-  if (value === null || value === 'false' || value === '0') return false;
-  if (value === 'true' || value === '1' || value === '') return true;
-  throw new HttpError(400, 'ERR_BAD_REQUEST', `${key} must be true or false, got ${JSON.stringify(value)}`);
 }
 
 /** Resolves once the stream has data (or has ended), rejects when it fails first. */
