@@ -158,6 +158,8 @@ class NameBatches {
   error: unknown;
   readonly #iterator: Iterator<string> | AsyncIterator<string>;
   #pending: Promise<IteratorResult<string>> | IteratorResult<string> | null = null;
+  /** The iterator said it is done: nothing to close. */
+  #ended = false;
 
   constructor(names: Iterable<string> | AsyncIterable<string>) {
     this.#iterator =
@@ -174,7 +176,7 @@ class NameBatches {
       if (result === LATE) break;
       this.#pending = null;
       if (result.done) {
-        this.done = true;
+        this.done = this.#ended = true;
         break;
       }
       try {
@@ -190,10 +192,10 @@ class NameBatches {
     return batch;
   }
 
-  /** Ends the names early, when the export stops before they ran out. */
+  /** Ends the names early (the export stopped, or a name was invalid): the iterator's `return()` is called. */
   close(): void {
-    if (this.done && this.#pending === null) return;
-    this.done = true;
+    if (this.#ended) return;
+    this.done = this.#ended = true;
     Promise.resolve(this.#pending)
       .then(() => this.#iterator.return?.())
       .catch(ignore);
@@ -233,6 +235,7 @@ async function writeBatch(dir: string, names: string[], batch: Batch, out: Archi
         if (padding(size) > 0) parts.push(ZEROS.subarray(0, padding(size)));
         continue;
       }
+      if (kind === Kind.Skip) continue;
       if (parts.length > 0) await out.add(Buffer.concat(parts));
       parts = [];
       if (kind === Kind.Large) {

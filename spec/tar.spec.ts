@@ -183,6 +183,23 @@ describe('exportTar', () => {
     expect(received).toEqual(['a', 'b', 'c']);
   });
 
+  it('closes the source of names when one of them is invalid', async () => {
+    const store = await tempStore({ durability: 'none' });
+    await put(store, 'a', 'a');
+    let closed = false;
+    function* names(): Generator<string> {
+      try {
+        yield 'a';
+        yield '../escape';
+        yield 'never asked for';
+      } finally {
+        closed = true;
+      }
+    }
+    await expect(collect(store.exportTar('new', { names: names() }))).rejects.toMatchObject({ code: 'ERR_INVALID_NAME' });
+    await vi.waitFor(() => expect(closed).toBe(true));
+  });
+
   it('closes the source of names when the consumer stops early', async () => {
     const store = await tempStore({ durability: 'none' });
     for (let i = 0; i < 200; i++) await put(store, `f${i}`, Buffer.alloc(4096, i));
