@@ -29,7 +29,7 @@ import { promisify } from 'node:util';
 import { FileStoreError } from './errors.js';
 import { assertArea, assertName, type Area } from './names.js';
 import type { FileStore } from './store.js';
-import { fileHeader, padding, ZEROS } from './tar-header.js';
+import { BLOCK_SIZE, fileHeader, padding, ZEROS } from './tar-header.js';
 import { BATCH_NAMES, batchError, Kind, readerThread, RECORD_FIELDS, type Batch, type ErrorInfo } from './tar-reader.js';
 
 /** Options of {@link FileStore.exportTar}. */
@@ -95,7 +95,7 @@ class Archive extends Readable {
   /** Ends the archive with its two zero blocks. */
   finish(): void {
     if (this.destroyed) return;
-    this.push(ZEROS);
+    this.push(Buffer.alloc(2 * BLOCK_SIZE));
     this.push(null);
   }
 
@@ -324,7 +324,8 @@ async function writeFile(name: string, file: OpenedFile | null, out: Archive): P
       if (out.destroyed) return;
       chunk = buffer.subarray(0, bytesRead);
     }
-    if (padding(size) > 0) await out.add(ZEROS.subarray(0, padding(size)));
+    // a buffer of its own: a consumer may reuse the chunks it is given
+    if (padding(size) > 0) await out.add(Buffer.alloc(padding(size)));
   } finally {
     closeQuietly(fd);
   }

@@ -36,7 +36,7 @@ const codec = require(join(dirname(require.resolve('tar-stream')), 'headers.js')
 /** The size of a tar block: headers are one block, bodies are padded to whole blocks. */
 export const BLOCK_SIZE = 512;
 
-/** Zero bytes, for padding bodies to whole blocks and for the end of the archive. */
+/** Zero bytes to copy from (`Buffer.concat`) when padding to whole blocks; never handed out as a chunk itself. */
 export const ZEROS = Buffer.alloc(2 * BLOCK_SIZE);
 
 /** The latest mtime the ustar header of tar-stream holds: it encodes the seconds as a 32-bit integer. */
