@@ -8,12 +8,13 @@
 // the thread is in tar-reader.spec.ts). Files that change between fstat and
 // read are changed for real, right after the fstat.
 import * as fs from 'node:fs';
-import { readdir, readlink, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BATCH_NAMES, LIMITS, readBatch, readerThread, type SyncFs } from '../lib/tar-reader.js';
 import { tempStore } from './helpers.js';
+import { openFilesUnder } from './tar-helpers.js';
 
 const faults = vi.hoisted(() => ({ open: new Map<string, string>(), read: new Map<string, string>() }));
 
@@ -58,12 +59,6 @@ async function drain(stream: Readable): Promise<unknown> {
   } catch (err) {
     return err;
   }
-}
-
-async function openFilesUnder(dir: string): Promise<string[]> {
-  const fds = await readdir('/proc/self/fd');
-  const targets = await Promise.all(fds.map((fd) => readlink(join('/proc/self/fd', fd)).catch(() => '')));
-  return targets.filter((target) => target.startsWith(dir));
 }
 
 it('destroys the stream with EACCES when a file cannot be opened', async () => {

@@ -1,4 +1,7 @@
-// Tar archives for the import specs, built with tar-stream's pack.
+// Tar archives for the import specs, built with tar-stream's pack; reading
+// export streams back; descriptors a process holds open.
+import { readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import tarStream, { type Header } from 'tar-stream';
 
@@ -22,4 +25,32 @@ export async function archive(entries: ArchiveEntry[]): Promise<Buffer> {
   pack.finalize();
   await collected;
   return Buffer.concat(chunks);
+}
+
+/** The whole of a stream, as one buffer. */
+export async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The entries of a tar stream, in order, with their bodies, as tar-stream's extract reads them. */
+export async function entriesOf(archive: Readable): Promise<Array<{ name: string; size: number; body: Buffer }>> {
+  const extract = tarStream.extract();
+  archive.on('error', (err) => extract.destroy(err));
+  archive.pipe(extract);
+  const entries: Array<{ name: string; size: number; body: Buffer }> = [];
+  for await (const entry of extract) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry) chunks.push(chunk as Buffer);
+    entries.push({ name: entry.header.name, size: entry.header.size ?? 0, body: Buffer.concat(chunks) });
+  }
+  return entries;
+}
+
+/** The paths under `dir` this process holds open (Linux: /proc/self/fd). */
+export async function openFilesUnder(dir: string): Promise<string[]> {
+  const fds = await readdir('/proc/self/fd');
+  const targets = await Promise.all(fds.map((fd) => readlink(join('/proc/self/fd', fd)).catch(() => '')));
+  return targets.filter((target) => target.startsWith(dir));
 }

@@ -6,26 +6,11 @@
 // soak (FILESTORE_SOAK=1).
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import tarStream from 'tar-stream';
 import { expect, it } from 'vitest';
 import { BATCH_NAMES } from '../lib/tar-reader.js';
 import { tempStore } from './helpers.js';
+import { entriesOf } from './tar-helpers.js';
 import { rounds, selfCheckingBody, SOAK, startWorker, TIMEOUT, verifiesSelf } from './reliability.js';
-
-/** The entries of a tar stream, in order, with their bodies. */
-async function entriesOf(archive: Readable): Promise<Array<{ name: string; size: number; body: Buffer }>> {
-  const extract = tarStream.extract();
-  archive.on('error', (err) => extract.destroy(err));
-  archive.pipe(extract);
-  const entries: Array<{ name: string; size: number; body: Buffer }> = [];
-  for await (const entry of extract) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of entry) chunks.push(chunk as Buffer);
-    entries.push({ name: entry.header.name, size: entry.header.size ?? 0, body: Buffer.concat(chunks) });
-  }
-  return entries;
-}
 
 /** One round: a fresh store, seeded, with two writer processes and a consumer process; `exports` exports of each area. */
 async function round(exports: number): Promise<number> {

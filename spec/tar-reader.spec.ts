@@ -4,9 +4,8 @@
 // user, no descriptor left open, and a process that still exits by itself.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import { chmod, mkdir, readdir, readlink, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { FileStore } from '../lib/index.js';
@@ -23,6 +22,7 @@ import {
   type SyncFs,
 } from '../lib/tar-reader.js';
 import { DIST, tempDir, tempStore } from './helpers.js';
+import { collect, entriesOf, openFilesUnder } from './tar-helpers.js';
 import { IS_ROOT, probe } from './reliability.js';
 
 const run = promisify(execFile);
@@ -202,7 +202,7 @@ describe('the reader thread', () => {
     let bytes = 0;
     for await (const chunk of store.exportTar('new')) bytes += (chunk as Buffer).length;
     expect(bytes).toBeGreaterThan(10 * BATCH_NAMES * 1024);
-    expect(await openUnder(store.root)).toEqual([]);
+    expect(await openFilesUnder(store.root)).toEqual([]);
   });
 
   it('shares one thread between exports running at once, each archive complete', async () => {
@@ -212,9 +212,9 @@ describe('the reader thread', () => {
       for (let i = 0; i < 4 * BATCH_NAMES; i++) await writeFile(join(store.root, 'new', `s${s}-f${i}`), `store ${s} file ${i}`);
       stores.push(store);
     }
-    const archives = await Promise.all(stores.map((store) => collect(store.exportTar('new'))));
-    archives.forEach((archive, s) => {
-      const names = tarNames(archive);
+    const archives = await Promise.all(stores.map((store) => entriesOf(store.exportTar('new'))));
+    archives.forEach((entries, s) => {
+      const names = entries.map((entry) => entry.name);
       expect(names.length).toBe(4 * BATCH_NAMES);
       expect(names.every((name) => name.startsWith(`s${s}-`))).toBe(true);
     });
@@ -280,29 +280,3 @@ describe.skipIf(!canDrop.ok)(`a file the exporting user may not read${canDrop.ok
     expect(JSON.parse(stdout)).toEqual({ code: 'EACCES', syscall: 'open', path: join(store.root, 'new', secret) });
   });
 });
-
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-/** The names of a ustar archive's entries (short ASCII names only, as in these specs). */
-function tarNames(archive: Buffer): string[] {
-  const names: string[] = [];
-  for (let at = 0; at + 512 <= archive.length; ) {
-    const header = archive.subarray(at, at + 512);
-    if (header.every((byte) => byte === 0)) break;
-    names.push(header.subarray(0, 100).toString('utf8').replace(/\0.*$/s, ''));
-    const size = parseInt(header.subarray(124, 136).toString('ascii'), 8);
-    at += 512 + Math.ceil(size / 512) * 512;
-  }
-  return names;
-}
-
-async function openUnder(dir: string): Promise<string[]> {
-  const fds = await readdir('/proc/self/fd');
-  const targets = await Promise.all(fds.map((fd) => readlink(join('/proc/self/fd', fd)).catch(() => '')));
-  return targets.filter((target) => target.startsWith(dir));
-}
-

@@ -1,7 +1,7 @@
 // exportTar and importTar, checked against GNU tar, the reader users have.
 import { execFile, spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { appendFile, chmod, mkdir, open, readdir, readFile, readlink, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readdir, readFile, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,19 +10,13 @@ import type { Header } from 'tar-stream';
 import { describe, expect, it, vi } from 'vitest';
 import type { FileStore, ImportTarError } from '../lib/index.js';
 import { DIST, namesIn, tempDir, tempStore } from './helpers.js';
-import { archive } from './tar-helpers.js';
+import { archive, collect, openFilesUnder } from './tar-helpers.js';
 import { BATCH_NAMES, SMALL_FILE_MAX } from '../lib/tar-reader.js';
 
 const run = promisify(execFile);
 
 async function put(store: FileStore, name: string, data: string | Buffer, area: 'new' | 'cur' = 'new'): Promise<void> {
   await writeFile(join(store.root, area, name), data);
-}
-
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 /** Pipes a stream into `tar <args>` reading stdin; resolves with tar's stdout. */
@@ -349,11 +343,7 @@ describe('exportTar', () => {
     const store = await tempStore({ durability: 'none' });
     const big = join(store.root, 'new', 'big');
     await put(store, 'big', Buffer.alloc(8 * 1024 * 1024, 1));
-    const openOn = async (path: string): Promise<boolean> => {
-      const fds = await readdir('/proc/self/fd');
-      const targets = await Promise.all(fds.map((fd) => readlink(join('/proc/self/fd', fd)).catch(() => '')));
-      return targets.includes(path);
-    };
+    const openOn = async (path: string): Promise<boolean> => (await openFilesUnder(path)).includes(path);
     const stream = store.exportTar('new');
     await stream[Symbol.asyncIterator]().next();
     expect(await openOn(big)).toBe(true);
