@@ -49,18 +49,26 @@ export async function run(ctx) {
       ctx.samples[`${writers} writers / ${name}`] = runs.map((r) => r.value);
       ctx.point(name, writers, perSecond);
     }
-    const line = Object.entries(medians[writers]).map(([name, s]) => `${name} ${fmt(s.median)}/s`).join(', ');
+    const line = Object.entries(medians[writers])
+      .map(([name, s]) => `${name} ${fmt(s.median)}/s`)
+      .join(', ');
     console.log(`  ${writers} writers: ${line}`);
   }
 
   for (const writers of writerCounts) {
-    ctx.measure(`${LIB}, ${writers} writer${writers === 1 ? '' : 's'}`, `${fmt(medians[writers][LIB].median)} commits/s`);
+    ctx.measure(
+      `${LIB}, ${writers} writer${writers === 1 ? '' : 's'}`,
+      `${fmt(medians[writers][LIB].median)} commits/s`,
+    );
   }
   const at64 = medians[64];
   const peers = Object.keys(at64).filter((name) => name !== LIB);
   ctx.measure(`peers, 64 writers`, peers.map((name) => `${name} ${fmt(at64[name].median)}/s`).join('; '));
   const cpu = (name) => median(at64[name].results.map((r) => r.cpuMicrosPerCommit));
-  ctx.measure('CPU per commit, all threads, 64 writers', `${LIB} ${fmt(cpu(LIB))} us; callback fs ${fmt(cpu('callback fs'))} us`);
+  ctx.measure(
+    'CPU per commit, all threads, 64 writers',
+    `${LIB} ${fmt(cpu(LIB))} us; callback fs ${fmt(cpu('callback fs'))} us`,
+  );
   ctx.check(
     `${LIB} / callback fs, 64 writers`,
     ratio(at64[LIB].median / at64['callback fs'].median),
@@ -83,8 +91,15 @@ export async function run(ctx) {
       ratio(medians[1][LIB].median / medians[1]['python mailbox.Maildir.add'].median),
     );
   }
-  const errors256 = medians[256][LIB].results.flatMap((r) => Object.entries(r.errors).map(([code, n]) => `${code} x${n}`));
-  ctx.check(`${LIB}, 256 writers: errors`, errors256.length === 0 ? 'none' : errors256.join(', '), 'no EMFILE', errors256.length === 0);
+  const errors256 = medians[256][LIB].results.flatMap((r) =>
+    Object.entries(r.errors).map(([code, n]) => `${code} x${n}`),
+  );
+  ctx.check(
+    `${LIB}, 256 writers: errors`,
+    errors256.length === 0 ? 'none' : errors256.join(', '),
+    'no EMFILE',
+    errors256.length === 0,
+  );
   const collapse = medians[256][LIB].median / at64[LIB].median;
   ctx.check(`${LIB}, 256 writers / 64 writers`, ratio(collapse), '>= 0.80x', collapse >= 0.8);
 }

@@ -16,11 +16,17 @@ export async function run(ctx) {
   const rounds = Math.max(ctx.rounds, 5); // the disk is shared and noisy: more, shorter rounds
   ctx.note(`${ms} ms measured after ${warmupMs} ms warm-up per run, ${rounds} rounds, dir ${ctx.diskDir}`);
   const run1 = (contender, durability) => () =>
-    withDir(ctx.diskDir, (dir) => ctx.child(LOOP, commitLoop.name, { contender, dir, writers, ms, warmupMs, durability }));
-  const summary = await ctx.alternate('durable', {
-    'maildir-filestore full': run1('maildir-filestore', 'full'),
-    'write-file-atomic fsync': run1('write-file-atomic', 'full'),
-  }, rounds);
+    withDir(ctx.diskDir, (dir) =>
+      ctx.child(LOOP, commitLoop.name, { contender, dir, writers, ms, warmupMs, durability }),
+    );
+  const summary = await ctx.alternate(
+    'durable',
+    {
+      'maildir-filestore full': run1('maildir-filestore', 'full'),
+      'write-file-atomic fsync': run1('write-file-atomic', 'full'),
+    },
+    rounds,
+  );
   const lib = summary['maildir-filestore full'].median;
   const wfa = summary['write-file-atomic fsync'].median;
   ctx.measure('maildir-filestore, durability full', `${fmt(lib)} commits/s`);

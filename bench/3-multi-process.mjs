@@ -14,7 +14,13 @@ const LOOP = new URL('./commit-loop.mjs', import.meta.url).href;
  * content is `<process>:<index>`; resolves with commits/s over the wall time
  * and the arrival check of `new/`.
  */
-export async function storeRun(ctx, dir, processes, perProcess, child = (args) => ctx.child(LOOP, commitLoop.name, args)) {
+export async function storeRun(
+  ctx,
+  dir,
+  processes,
+  perProcess,
+  child = (args) => ctx.child(LOOP, commitLoop.name, args),
+) {
   const t0 = performance.now();
   const results = await Promise.all(
     Array.from({ length: processes }, (_, p) =>
@@ -60,7 +66,9 @@ export async function run(ctx) {
     const bad = summary[`${n} processes`].results.filter(
       (r) => r.missing > 0 || r.duplicated > 0 || r.leftInTmp > 0 || r.errors.length > 0 || r.files !== n * perProcess,
     );
-    const detail = bad.map((r) => `missing ${r.missing}, duplicated ${r.duplicated}, tmp ${r.leftInTmp}, errors ${r.errors.join('/') || 0}`);
+    const detail = bad.map(
+      (r) => `missing ${r.missing}, duplicated ${r.duplicated}, tmp ${r.leftInTmp}, errors ${r.errors.join('/') || 0}`,
+    );
     ctx.check(
       `${n} processes: every file arrived once (${ctx.rounds} x ${fmt(n * perProcess)})`,
       bad.length === 0 ? 'yes' : detail.join('; '),

@@ -44,17 +44,32 @@ export async function run(ctx) {
   const rounds = Math.max(ctx.rounds, 5); // short runs: more rounds for a steadier median
   if (!ctx.full) ctx.note('quick mode streams 256 MiB, not the 1 GiB of the target (use --full for 1 GiB)');
   ctx.note(`${fmt(bytes / 2 ** 20)} MiB in 64 KiB chunks, durability none, ${rounds} rounds, dir ${ctx.cpuDir}`);
-  const one = (contender) => () => withDir(ctx.cpuDir, (dir) => ctx.child(import.meta.url, streamFile.name, { contender, dir, bytes }));
-  const summary = await ctx.alternate('large stream', {
-    'maildir-filestore': one('maildir-filestore'),
-    'fs.createWriteStream': one('fs.createWriteStream'),
-  }, rounds);
+  const one = (contender) => () =>
+    withDir(ctx.cpuDir, (dir) => ctx.child(import.meta.url, streamFile.name, { contender, dir, bytes }));
+  const summary = await ctx.alternate(
+    'large stream',
+    {
+      'maildir-filestore': one('maildir-filestore'),
+      'fs.createWriteStream': one('fs.createWriteStream'),
+    },
+    rounds,
+  );
   const lib = summary['maildir-filestore'];
   const fsws = summary['fs.createWriteStream'];
   ctx.measure('maildir-filestore', `${fmt(lib.median)} MiB/s`);
   ctx.measure('fs.createWriteStream', `${fmt(fsws.median)} MiB/s`);
-  ctx.check(`create() / fs.createWriteStream, ${fmt(bytes / 2 ** 20)} MiB`, ratio(lib.median / fsws.median), '>= 0.90x', lib.median / fsws.median >= 0.9);
+  ctx.check(
+    `create() / fs.createWriteStream, ${fmt(bytes / 2 ** 20)} MiB`,
+    ratio(lib.median / fsws.median),
+    '>= 0.90x',
+    lib.median / fsws.median >= 0.9,
+  );
   const rss = Math.max(...lib.results.map((r) => r.maxRssMB));
   const rssFs = Math.max(...fsws.results.map((r) => r.maxRssMB));
-  ctx.check('create(): peak RSS of the child (max of rounds)', `${fmt(rss, 1)} MB (fs.createWriteStream ${fmt(rssFs, 1)} MB)`, '< 100 MB', rss < 100);
+  ctx.check(
+    'create(): peak RSS of the child (max of rounds)',
+    `${fmt(rss, 1)} MB (fs.createWriteStream ${fmt(rssFs, 1)} MB)`,
+    '< 100 MB',
+    rss < 100,
+  );
 }

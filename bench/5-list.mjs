@@ -31,7 +31,12 @@ export async function listArea({ contender, dir, limit, total }) {
     count = names.length;
     const t1 = performance.now();
     retained = heap() - heapBefore;
-    return { value: (t1 - t0) / 1000, count, retainedMB: retained / 2 ** 20, rssGrowthMB: peakRssMB() - rssBefore / 2 ** 20 };
+    return {
+      value: (t1 - t0) / 1000,
+      count,
+      retainedMB: retained / 2 ** 20,
+      rssGrowthMB: peakRssMB() - rssBefore / 2 ** 20,
+    };
   }
   const middle = Math.floor((limit ?? total) / 2);
   let paused = 0;
@@ -58,14 +63,22 @@ export async function run(ctx) {
     mkdirSync(join(dir, 'tmp'));
     mkdirSync(join(dir, 'cur'));
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) closeSync(openSync(join(area, `${1764230000 + (i >> 10)}.M${i % 1e6}P4242Q${i}R9f3a1b2c.benchhost`), 'wx'));
-    ctx.note(`${fmt(n)} empty files made in ${((performance.now() - t0) / 1000).toFixed(1)} s in ${ctx.cpuDir}; ${rounds} rounds`);
-    const one = (contender, limit) => () => ctx.child(import.meta.url, listArea.name, { contender, dir, limit, total: n }, ['--expose-gc']);
-    const summary = await ctx.alternate('list', {
-      'list()': one('list()'),
-      readdir: one('readdir'),
-      'list(), first tenth': one('list()', tenth),
-    }, rounds);
+    for (let i = 0; i < n; i++)
+      closeSync(openSync(join(area, `${1764230000 + (i >> 10)}.M${i % 1e6}P4242Q${i}R9f3a1b2c.benchhost`), 'wx'));
+    ctx.note(
+      `${fmt(n)} empty files made in ${((performance.now() - t0) / 1000).toFixed(1)} s in ${ctx.cpuDir}; ${rounds} rounds`,
+    );
+    const one = (contender, limit) => () =>
+      ctx.child(import.meta.url, listArea.name, { contender, dir, limit, total: n }, ['--expose-gc']);
+    const summary = await ctx.alternate(
+      'list',
+      {
+        'list()': one('list()'),
+        readdir: one('readdir'),
+        'list(), first tenth': one('list()', tenth),
+      },
+      rounds,
+    );
     const list = summary['list()'];
     const rd = summary.readdir;
     const partial = summary['list(), first tenth'];

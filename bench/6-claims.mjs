@@ -55,7 +55,9 @@ export async function claimRun(dir, processes, files, child) {
 
 export async function run(ctx) {
   const files = 20_000;
-  ctx.note(`${fmt(files)} files, each process claims 16 at a time while listing, ${ctx.rounds} rounds, dir ${ctx.cpuDir}`);
+  ctx.note(
+    `${fmt(files)} files, each process claims 16 at a time while listing, ${ctx.rounds} rounds, dir ${ctx.cpuDir}`,
+  );
   const child = (args) => ctx.child(import.meta.url, claimAll.name, args);
   const one = (processes) => () => withDir(ctx.cpuDir, (dir) => claimRun(dir, processes, files, child));
   const summary = await ctx.alternate('claims', { '4 processes': one(4), '1 process': one(1) });

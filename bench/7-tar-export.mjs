@@ -68,7 +68,12 @@ export async function run(ctx) {
     const ours = summary.exportTar.median;
     ctx.measure(`exportTar of ${fmt(count)} x 1 KiB`, `${fmt(ours * 1000)} ms`);
     ctx.measure(`tar-fs pack of ${fmt(count)} x 1 KiB`, `${fmt(summary['tar-fs'].median * 1000)} ms`);
-    ctx.check('exportTar time / tar-fs time', ratio(ours / summary['tar-fs'].median), '<= 1.00x', ours <= summary['tar-fs'].median);
+    ctx.check(
+      'exportTar time / tar-fs time',
+      ratio(ours / summary['tar-fs'].median),
+      '<= 1.00x',
+      ours <= summary['tar-fs'].median,
+    );
     if (gnu) {
       const theirs = summary['GNU tar'].median;
       ctx.measure(`GNU tar -cf - of ${fmt(count)} x 1 KiB`, `${fmt(theirs * 1000)} ms`);

@@ -48,7 +48,9 @@ function percentile(values, p) {
 export async function run(ctx) {
   const files = ctx.full ? 1000 : 100;
   const gap = 10;
-  ctx.note(`${fmt(files)} files committed ${gap} ms apart by a producer process, durability none, ${ctx.rounds} rounds, dir ${ctx.cpuDir}`);
+  ctx.note(
+    `${fmt(files)} files committed ${gap} ms apart by a producer process, durability none, ${ctx.rounds} rounds, dir ${ctx.cpuDir}`,
+  );
   const round = () =>
     withDir(ctx.cpuDir, async (dir) => {
       const { FileStore } = await import(DIST);

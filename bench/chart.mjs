@@ -31,20 +31,29 @@ export function renderChart(points, title) {
   for (let i = 0; i <= 5; i++) {
     const v = (yMax / 5) * i;
     out.push(`<line x1="${PAD.left}" x2="${PAD.left + plotW}" y1="${sy(v)}" y2="${sy(v)}" stroke="#ddd"/>`);
-    out.push(`<text x="${PAD.left - 6}" y="${sy(v) + 4}" text-anchor="end">${Math.round(v).toLocaleString('en-US')}</text>`);
+    out.push(
+      `<text x="${PAD.left - 6}" y="${sy(v) + 4}" text-anchor="end">${Math.round(v).toLocaleString('en-US')}</text>`,
+    );
   }
   for (const w of xs) {
     out.push(`<line x1="${sx(w)}" x2="${sx(w)}" y1="${PAD.top}" y2="${PAD.top + plotH}" stroke="#eee"/>`);
     out.push(`<text x="${sx(w)}" y="${PAD.top + plotH + 18}" text-anchor="middle">${w}</text>`);
   }
-  out.push(`<text x="${PAD.left + plotW / 2}" y="${HEIGHT - 10}" text-anchor="middle">concurrent writers in one process</text>`);
-  out.push(`<text transform="translate(16 ${PAD.top + plotH / 2}) rotate(-90)" text-anchor="middle">commits/s (median)</text>`);
+  out.push(
+    `<text x="${PAD.left + plotW / 2}" y="${HEIGHT - 10}" text-anchor="middle">concurrent writers in one process</text>`,
+  );
+  out.push(
+    `<text transform="translate(16 ${PAD.top + plotH / 2}) rotate(-90)" text-anchor="middle">commits/s (median)</text>`,
+  );
   names.forEach((name, i) => {
     const color = COLORS[i % COLORS.length];
     const mine = points.filter((p) => p.series === name).sort((a, b) => a.writers - b.writers);
-    const path = mine.map((p, j) => `${j === 0 ? 'M' : 'L'}${sx(p.writers).toFixed(1)},${sy(p.perSecond).toFixed(1)}`).join(' ');
+    const path = mine
+      .map((p, j) => `${j === 0 ? 'M' : 'L'}${sx(p.writers).toFixed(1)},${sy(p.perSecond).toFixed(1)}`)
+      .join(' ');
     if (mine.length > 1) out.push(`<path d="${path}" fill="none" stroke="${color}" stroke-width="2"/>`);
-    for (const p of mine) out.push(`<circle cx="${sx(p.writers).toFixed(1)}" cy="${sy(p.perSecond).toFixed(1)}" r="3.5" fill="${color}"/>`);
+    for (const p of mine)
+      out.push(`<circle cx="${sx(p.writers).toFixed(1)}" cy="${sy(p.perSecond).toFixed(1)}" r="3.5" fill="${color}"/>`);
     const ly = PAD.top + 10 + i * 20;
     out.push(`<rect x="${WIDTH - PAD.right + 16}" y="${ly - 8}" width="14" height="4" fill="${color}"/>`);
     out.push(`<text x="${WIDTH - PAD.right + 36}" y="${ly}">${esc(name)}</text>`);

@@ -83,7 +83,17 @@ export const NODE_CONTENDERS = Object.keys(CONTENDERS);
  * `value` (commits/s), CPU time (all threads) per commit, the error codes
  * met, and peak RSS.
  */
-export async function commitLoop({ contender, dir, writers, size = 1024, durability = 'none', ms, warmupMs = 0, count, tag = '' }) {
+export async function commitLoop({
+  contender,
+  dir,
+  writers,
+  size = 1024,
+  durability = 'none',
+  ms,
+  warmupMs = 0,
+  count,
+  tag = '',
+}) {
   const commit = await CONTENDERS[contender](dir, durability);
   const data = Buffer.alloc(size, 0x61);
   const errors = {};
@@ -166,11 +176,15 @@ print(json.dumps({"commits": n, "seconds": seconds, "value": n / seconds, "error
 /** Python's `mailbox.Maildir.add` in a fresh `python3` process (one writer: it is synchronous). */
 export function pythonMaildirAdd({ dir, size = 1024, ms, warmupMs = 0 }) {
   return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', PYTHON, join(dir, 'maildir'), String(size), String(ms), String(warmupMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('python3', ['-c', PYTHON, join(dir, 'maildir'), String(size), String(ms), String(warmupMs)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`python3 exited with ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`python3 exited with ${code}`)),
+    );
   });
 }
 
@@ -184,7 +198,14 @@ export async function commitSeries({ contender, dir, writerCounts, ms, warmupMs,
   await commitLoop({ contender, dir: join(dir, 'warmup'), writers: 64, ms: warmupMs, durability });
   const results = {};
   for (const writers of writerCounts) {
-    results[writers] = await commitLoop({ contender, dir: join(dir, `w${writers}`), writers, ms, warmupMs: 50, durability });
+    results[writers] = await commitLoop({
+      contender,
+      dir: join(dir, `w${writers}`),
+      writers,
+      ms,
+      warmupMs: 50,
+      durability,
+    });
   }
   return results;
 }

@@ -75,7 +75,8 @@ export function runChild(moduleUrl, name, args = {}, { execArgv = [] } = {}) {
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (answer?.type === 'result') resolve(answer.result);
-      else if (answer?.type === 'error') reject(Object.assign(new Error(`${name}: ${answer.message}`), { code: answer.code }));
+      else if (answer?.type === 'error')
+        reject(Object.assign(new Error(`${name}: ${answer.message}`), { code: answer.code }));
       else reject(new Error(`${name}: child exited with ${signal ?? code} and no result`));
     });
   });

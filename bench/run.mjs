@@ -58,16 +58,24 @@ const machine = {
   cpuDir: `${options.cpuDir} (${fileSystem(options.cpuDir)})`,
   diskDir: `${options.diskDir} (${fileSystem(options.diskDir)})`,
   date: new Date().toISOString(),
-  loadAverage: loadavg().map((n) => n.toFixed(2)).join(' '),
+  loadAverage: loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' '),
 };
 
 const files = (await readdir(BENCH))
   .filter((f) => /^\d+-[a-z0-9-]+\.mjs$/.test(f))
   .sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
 
-console.log(`maildir-filestore bench, ${options.full ? 'full' : 'quick'} suite, ${options.rounds} rounds per comparison`);
-console.log(`${machine.cpus} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.platform}`);
-console.log(`cpu-bound dir: ${machine.cpuDir}; durability dir: ${machine.diskDir}; load average ${machine.loadAverage}\n`);
+console.log(
+  `maildir-filestore bench, ${options.full ? 'full' : 'quick'} suite, ${options.rounds} rounds per comparison`,
+);
+console.log(
+  `${machine.cpus} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.platform}`,
+);
+console.log(
+  `cpu-bound dir: ${machine.cpuDir}; durability dir: ${machine.diskDir}; load average ${machine.loadAverage}\n`,
+);
 
 const started = performance.now();
 const scenarios = [];
@@ -90,29 +98,56 @@ for (const file of files) {
     console.log(`  ${row.measure}: ${row.value}${row.target ? `  (target ${row.target}: ${row.result})` : ''}`);
   }
   console.log(`  (${seconds.toFixed(1)} s)\n`);
-  scenarios.push({ id, file, title: mod.title, seconds, rows: ctx.rows, notes: ctx.notes, samples: ctx.samples, series: ctx.series });
+  scenarios.push({
+    id,
+    file,
+    title: mod.title,
+    seconds,
+    rows: ctx.rows,
+    notes: ctx.notes,
+    samples: ctx.samples,
+    series: ctx.series,
+  });
 }
 
 const cell = (s) => String(s).replaceAll('|', '\\|');
 const table = [
   '| # | measure | value | target | result |',
   '|---|---|---|---|---|',
-  ...scenarios.flatMap((s) => s.rows.map((r) => `| ${s.id} | ${cell(r.measure)} | ${cell(r.value)} | ${cell(r.target)} | ${r.result} |`)),
+  ...scenarios.flatMap((s) =>
+    s.rows.map((r) => `| ${s.id} | ${cell(r.measure)} | ${cell(r.value)} | ${cell(r.target)} | ${r.result} |`),
+  ),
 ].join('\n');
 console.log(table);
 const misses = scenarios.flatMap((s) => s.rows).filter((r) => r.result === 'MISS').length;
 const total = (performance.now() - started) / 1000;
-console.log(`\n${misses === 0 ? 'all targets met' : `${misses} target(s) missed`}; ${total.toFixed(0)} s; load average at the end ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
+console.log(
+  `\n${misses === 0 ? 'all targets met' : `${misses} target(s) missed`}; ${total.toFixed(0)} s; load average at the end ${loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ')}`,
+);
 
 await mkdir(RESULTS, { recursive: true });
 const stamp = machine.date.replace(/[:.]/g, '-');
-const result = { mode: options.full ? 'full' : 'quick', rounds: options.rounds, machine, seconds: total, scenarios, table };
+const result = {
+  mode: options.full ? 'full' : 'quick',
+  rounds: options.rounds,
+  machine,
+  seconds: total,
+  scenarios,
+  table,
+};
 const json = JSON.stringify(result, null, 2);
 await writeFile(join(RESULTS, `${stamp}.json`), json);
 await writeFile(join(RESULTS, 'latest.json'), json);
 const points = scenarios.flatMap((s) => s.series);
 if (points.length > 0) {
-  const svg = renderChart(points, `commits/s, 1 KiB files, durability none (${machine.cpus} cores, node ${machine.node}, ${machine.date.slice(0, 10)})`);
+  const svg = renderChart(
+    points,
+    `commits/s, 1 KiB files, durability none (${machine.cpus} cores, node ${machine.node}, ${machine.date.slice(0, 10)})`,
+  );
   await writeFile(join(RESULTS, 'commits-vs-writers.svg'), svg);
 }
-console.log(`results: ${join(RESULTS, `${stamp}.json`)}${points.length > 0 ? `, chart: ${join(RESULTS, 'commits-vs-writers.svg')}` : ''}`);
+console.log(
+  `results: ${join(RESULTS, `${stamp}.json`)}${points.length > 0 ? `, chart: ${join(RESULTS, 'commits-vs-writers.svg')}` : ''}`,
+);

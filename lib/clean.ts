@@ -28,7 +28,11 @@ export const DEFAULT_CLEAN_AGE = 36 * 60 * 60 * 1000;
  * ms ago, except the paths in `live`, and resolves with their names.
  * Rejects with `ERR_INVALID_OPTION` for a bad option, before touching a file.
  */
-export async function cleanTmp(store: FileStore, live: ReadonlySet<string>, options: CleanOptions = {}): Promise<string[]> {
+export async function cleanTmp(
+  store: FileStore,
+  live: ReadonlySet<string>,
+  options: CleanOptions = {},
+): Promise<string[]> {
   if (options === null || typeof options !== 'object') {
     throw new FileStoreError('ERR_INVALID_OPTION', 'clean options must be an object');
   }

@@ -63,7 +63,10 @@ export function consumeStore(store: FileStore, options: ConsumeOptions = {}): As
     throw new FileStoreError('ERR_INVALID_OPTION', 'option signal must be an AbortSignal');
   }
   if (typeof pollInterval !== 'number' || !(pollInterval > 0 && pollInterval <= MAX_TIMER_DELAY)) {
-    throw new FileStoreError('ERR_INVALID_OPTION', `option pollInterval must be a number of milliseconds in (0, ${MAX_TIMER_DELAY}]`);
+    throw new FileStoreError(
+      'ERR_INVALID_OPTION',
+      `option pollInterval must be a number of milliseconds in (0, ${MAX_TIMER_DELAY}]`,
+    );
   }
   return follow ? followNew(store, signal, pollInterval) : drainNew(store, signal);
 }
@@ -82,7 +85,11 @@ async function* drainNew(store: FileStore, signal: AbortSignal | undefined): Asy
 }
 
 /** Claims `names` in name order; returns false when `signal` stopped it. */
-async function* claimEach(store: FileStore, names: string[], signal: AbortSignal | undefined): AsyncGenerator<Entry, boolean> {
+async function* claimEach(
+  store: FileStore,
+  names: string[],
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Entry, boolean> {
   names.sort();
   for (const name of names) {
     if (signal?.aborted) return false;
@@ -91,7 +98,11 @@ async function* claimEach(store: FileStore, names: string[], signal: AbortSignal
   return !signal?.aborted;
 }
 
-async function* followNew(store: FileStore, signal: AbortSignal | undefined, pollInterval: number): AsyncGenerator<Entry> {
+async function* followNew(
+  store: FileStore,
+  signal: AbortSignal | undefined,
+  pollInterval: number,
+): AsyncGenerator<Entry> {
   let changed = true;
   let wake: (() => void) | null = null;
   let timer: NodeJS.Timeout | undefined;

@@ -18,7 +18,10 @@ export type Durability = 'full' | 'file' | 'none';
 
 export function assertDurability(value: unknown): asserts value is Durability {
   if (value !== 'full' && value !== 'file' && value !== 'none') {
-    throw new FileStoreError('ERR_INVALID_OPTION', `invalid durability: ${String(value)} (expected full, file or none)`);
+    throw new FileStoreError(
+      'ERR_INVALID_OPTION',
+      `invalid durability: ${String(value)} (expected full, file or none)`,
+    );
   }
 }
 

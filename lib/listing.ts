@@ -52,7 +52,8 @@ export class AreaListing implements AsyncIterableIterator<Entry> {
   }
 
   next(): Promise<IteratorResult<Entry, undefined>> {
-    if (this.#index < this.#batch.length) return Promise.resolve({ value: this.#batch[this.#index++] as Entry, done: false });
+    if (this.#index < this.#batch.length)
+      return Promise.resolve({ value: this.#batch[this.#index++] as Entry, done: false });
     if (this.#ended) return Promise.resolve(DONE);
     this.#refilling ??= this.#refill().finally(() => {
       this.#refilling = null;

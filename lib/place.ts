@@ -69,7 +69,10 @@ async function renameIfAbsent(from: string, to: string, linkErr: unknown): Promi
 
 /** An `EEXIST` error shaped like the one `link` would have raised. */
 export function existsError(from: string, to: string, cause: unknown): NodeJS.ErrnoException {
-  const err: NodeJS.ErrnoException & { dest?: string } = new Error(`EEXIST: file already exists, link '${from}' -> '${to}'`, { cause });
+  const err: NodeJS.ErrnoException & { dest?: string } = new Error(
+    `EEXIST: file already exists, link '${from}' -> '${to}'`,
+    { cause },
+  );
   err.code = 'EEXIST';
   err.errno = -17;
   err.syscall = 'link';

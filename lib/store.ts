@@ -200,7 +200,8 @@ export class FileStore {
     }
     if (err.code === 'EEXIST') {
       // Another claimer linked the same file and is about to unlink the source.
-      if (targetStats !== null && sourceStats.ino === targetStats.ino && sourceStats.dev === targetStats.dev) return false;
+      if (targetStats !== null && sourceStats.ino === targetStats.ino && sourceStats.dev === targetStats.dev)
+        return false;
       throw err;
     }
     if (!isLinkUnsupported(err)) throw err;

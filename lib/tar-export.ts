@@ -30,7 +30,15 @@ import { FileStoreError } from './errors.js';
 import { assertArea, assertName, type Area } from './names.js';
 import type { FileStore } from './store.js';
 import { BLOCK_SIZE, fileHeader, padding, ZEROS } from './tar-header.js';
-import { BATCH_NAMES, batchError, Kind, readerThread, RECORD_FIELDS, type Batch, type ErrorInfo } from './tar-reader.js';
+import {
+  BATCH_NAMES,
+  batchError,
+  Kind,
+  readerThread,
+  RECORD_FIELDS,
+  type Batch,
+  type ErrorInfo,
+} from './tar-reader.js';
 
 /** Options of {@link FileStore.exportTar}. */
 export interface ExportTarOptions {

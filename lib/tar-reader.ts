@@ -118,7 +118,7 @@ export function readBatch(fs: SyncFs, dir: string, names: string[], limits: Batc
     for (const name of names) {
       let fd: number;
       try {
-        fd = fs.openSync(dir + '/' + name, limits.flags);
+        fd = fs.openSync(`${dir}/${name}`, limits.flags);
       } catch (err) {
         const { code } = err as NodeJS.ErrnoException;
         if (code !== 'ENOENT' && code !== 'ELOOP') {
@@ -159,7 +159,8 @@ export function readBatch(fs: SyncFs, dir: string, names: string[], limits: Batc
       const size = records[at + 2] as number;
       let got = 0;
       try {
-        for (let n = -1; n !== 0 && got <= size; got += n) n = fs.readSync(fd, bytes, offset + got, size + 1 - got, got);
+        for (let n = -1; n !== 0 && got <= size; got += n)
+          n = fs.readSync(fd, bytes, offset + got, size + 1 - got, got);
       } catch (err) {
         count = at / 5;
         fail(err);

@@ -52,7 +52,11 @@ class ByteCounter extends Transform {
 }
 
 /** The import of {@link FileStore.importTar}; `openWriter` makes the writer of each file. */
-export async function importTar(source: Readable, options: ImportTarOptions, openWriter: OpenWriter): Promise<string[]> {
+export async function importTar(
+  source: Readable,
+  options: ImportTarOptions,
+  openWriter: OpenWriter,
+): Promise<string[]> {
   const committed: string[] = [];
   try {
     const { area, overwrite } = importOptions(options);
@@ -69,7 +73,8 @@ function importOptions(options: ImportTarOptions): { area: 'new' | 'cur'; overwr
   if (area !== 'new' && area !== 'cur') {
     throw new FileStoreError('ERR_INVALID_OPTION', `option area must be new or cur, not ${String(area)}`);
   }
-  if (typeof overwrite !== 'boolean') throw new FileStoreError('ERR_INVALID_OPTION', 'option overwrite must be a boolean');
+  if (typeof overwrite !== 'boolean')
+    throw new FileStoreError('ERR_INVALID_OPTION', 'option overwrite must be a boolean');
   return { area, overwrite };
 }
 

@@ -80,7 +80,15 @@ export class FileWriter extends Writable {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: Callback): void {
-    this.#run((done) => writeAll(this.#fd as number, chunks.map((c) => c.chunk), done), cb);
+    this.#run(
+      (done) =>
+        writeAll(
+          this.#fd as number,
+          chunks.map((c) => c.chunk),
+          done,
+        ),
+      cb,
+    );
   }
 
   override _final(cb: Callback): void {

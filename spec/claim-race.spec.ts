@@ -20,7 +20,9 @@ process.stdout.write(JSON.stringify(won));
 `;
 
 function runClaimer(root: string, order: string) {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', CLAIMER, root, order], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', CLAIMER, root, order], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   let out = '';
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve, reject) => {
@@ -33,7 +35,9 @@ function runClaimer(root: string, order: string) {
   });
   const exited = new Promise<string[]>((resolve, reject) =>
     child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out.slice('ready\n'.length)) as string[]) : reject(new Error(`claimer exited ${code}`)),
+      code === 0
+        ? resolve(JSON.parse(out.slice('ready\n'.length)) as string[])
+        : reject(new Error(`claimer exited ${code}`)),
     ),
   );
   return { child, ready, exited };
@@ -49,7 +53,9 @@ it('claims every file exactly once across processes', async () => {
   await Promise.all(writers.map((w) => finished(w)));
   const all = writers.map((w) => w.name).sort();
 
-  const claimers = ['forward', 'reverse', 'forward', 'reverse', 'forward'].map((order) => runClaimer(store.root, order));
+  const claimers = ['forward', 'reverse', 'forward', 'reverse', 'forward'].map((order) =>
+    runClaimer(store.root, order),
+  );
   // every child has listed new/ before any starts claiming
   await Promise.all(claimers.map((c) => c.ready));
   for (const { child } of claimers) child.stdin.end('go\n');

@@ -79,7 +79,7 @@ describe('clean()', () => {
     expect(await namesIn(store, 'new')).toEqual(['slow-upload']);
   });
 
-  it('removes a writer\'s file once the writer is closed', async () => {
+  it("removes a writer's file once the writer is closed", async () => {
     const store = await tempStore({ durability: 'none' });
     // A generated name with commit: false stays in tmp/ at the path it was written to.
     const writer = store.create(undefined, { commit: false });

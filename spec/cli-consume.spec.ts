@@ -18,7 +18,10 @@ afterEach(() => {
 });
 
 /** A `consume` child that a failing test does not leave behind; its CMD runs in `cwd`. */
-function consumer(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess; done: ReturnType<typeof completion> } {
+function consumer(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): { child: ChildProcess; done: ReturnType<typeof completion> } {
   const child = spawn(process.execPath, [CLI, 'consume', ...args], { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   const done = completion(child);
@@ -47,7 +50,11 @@ async function lines(log: string): Promise<string[]> {
  * A CMD for `consume` that appends "NAME|PATH argument|FILESTORE_PATH|FILESTORE_DIR|content|stdin"
  * to $LOG, and fails for a file named "bad".
  */
-const RECORD = ['sh', '-c', 'printf "%s|%s|%s|%s|%s|%s\\n" "$FILESTORE_NAME" "$0" "$FILESTORE_PATH" "$FILESTORE_DIR" "$(cat "$0")" "$(cat)" >> "$LOG"; [ "$FILESTORE_NAME" != bad ]'];
+const RECORD = [
+  'sh',
+  '-c',
+  'printf "%s|%s|%s|%s|%s|%s\\n" "$FILESTORE_NAME" "$0" "$FILESTORE_PATH" "$FILESTORE_DIR" "$(cat "$0")" "$(cat)" >> "$LOG"; [ "$FILESTORE_NAME" != bad ]',
+];
 
 describe('consume', () => {
   it('drains new/ once, running CMD on each file exactly once, in name order, with the path appended and FILESTORE_* set', async () => {
@@ -55,10 +62,15 @@ describe('consume', () => {
     const log = join(await tempDir(), 'log');
     const names = ['c', 'a', 'e', 'b', 'd'];
     await Promise.all(names.map((name) => put(store, name, `data of ${name}`)));
-    const { code, stdout, stderr } = await cli(['consume', store.root, '--', ...RECORD], { input: 'not for CMD', env: { ...process.env, LOG: log } });
+    const { code, stdout, stderr } = await cli(['consume', store.root, '--', ...RECORD], {
+      input: 'not for CMD',
+      env: { ...process.env, LOG: log },
+    });
     expect([code, stdout.length, stderr]).toEqual([0, 0, '']);
     const path = (name: string): string => join(store.root, 'cur', name);
-    expect(await lines(log)).toEqual(names.sort().map((name) => `${name}|${path(name)}|${path(name)}|${store.root}|data of ${name}|`));
+    expect(await lines(log)).toEqual(
+      names.sort().map((name) => `${name}|${path(name)}|${path(name)}|${store.root}|data of ${name}|`),
+    );
     expect(await namesIn(store, 'new')).toEqual([]);
     expect(await namesIn(store, 'cur')).toEqual(names.sort());
   });
@@ -70,7 +82,11 @@ describe('consume', () => {
     await Promise.all(names.map((name) => put(store, name, name)));
     const env = { ...process.env, LOG: log };
     const results = await Promise.all([1, 2, 3].map(() => cli(['consume', store.root, '--', ...RECORD], { env })));
-    expect(results.map((r) => [r.code, r.stderr])).toEqual([[0, ''], [0, ''], [0, '']]);
+    expect(results.map((r) => [r.code, r.stderr])).toEqual([
+      [0, ''],
+      [0, ''],
+      [0, ''],
+    ]);
     expect((await lines(log)).map((line) => line.split('|')[0]).sort()).toEqual(names);
     expect(await namesIn(store, 'cur')).toEqual(names);
   });
@@ -79,7 +95,9 @@ describe('consume', () => {
     const store = await tempStore();
     const log = join(await tempDir(), 'log');
     await put(store, 'early', 'first');
-    const { child, done } = consumer([store.root, '--follow', '--poll-interval', '200', '--', ...RECORD], { env: { ...process.env, LOG: log } });
+    const { child, done } = consumer([store.root, '--follow', '--poll-interval', '200', '--', ...RECORD], {
+      env: { ...process.env, LOG: log },
+    });
     await vi.waitFor(async () => expect(await lines(log)).toHaveLength(1), WAIT);
     const putter = await cli(['put', store.root, 'late', '--durability', 'none'], { input: 'second' });
     expect(putter.code).toBe(0);
@@ -97,7 +115,11 @@ describe('consume', () => {
     const work = await tempDir();
     await Promise.all(['a', 'b'].map((name) => put(store, name, name)));
     // waits for ./go, or ends when the test's directory is gone
-    const cmd = ['sh', '-c', 'echo "$FILESTORE_NAME" >> started; while [ ! -e go ] && [ -e started ]; do sleep 0.02; done; echo "$FILESTORE_NAME" >> finished'];
+    const cmd = [
+      'sh',
+      '-c',
+      'echo "$FILESTORE_NAME" >> started; while [ ! -e go ] && [ -e started ]; do sleep 0.02; done; echo "$FILESTORE_NAME" >> finished',
+    ];
     const { child, done } = consumer([store.root, '--', ...cmd], { cwd: work });
     await vi.waitFor(async () => expect(await lines(join(work, 'started'))).toEqual(['a']), WAIT);
     // The SIGTERM is pending before CMD can exit (kill() returned), and the SIGCHLD of that exit comes later.
@@ -137,7 +159,9 @@ describe('consume', () => {
     const store = await tempStore();
     const log = join(await tempDir(), 'log');
     await Promise.all(['a', 'bad', 'c'].map((name) => put(store, name, name)));
-    const { code, stdout, stderr } = await cli(['consume', store.root, '--', ...RECORD], { env: { ...process.env, LOG: log } });
+    const { code, stdout, stderr } = await cli(['consume', store.root, '--', ...RECORD], {
+      env: { ...process.env, LOG: log },
+    });
     expect([code, stdout.length]).toEqual([1, 0]);
     expectErrorLine(stderr, 'ERR_COMMAND_FAILED');
     expect(stderr).toContain(' bad,');
@@ -177,14 +201,20 @@ describe('consume', () => {
     const cwd = await tempDir();
     const bin = join(cwd, 'bin');
     await mkdir(bin);
-    await writeFile(join(bin, 'maildir-filestore'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`);
+    await writeFile(
+      join(bin, 'maildir-filestore'),
+      `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`,
+    );
     await chmod(join(bin, 'maildir-filestore'), 0o755);
     const script = `set -euo pipefail
 maildir-filestore prepare ./queue
 printf 12345 | maildir-filestore put ./queue five > /dev/null
 printf 123 | maildir-filestore put ./queue three > /dev/null
 ${await readmeBlock('readme-cli-consume')}`;
-    const { code, stdout, stderr } = await bash(script, { cwd, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    const { code, stdout, stderr } = await bash(script, {
+      cwd,
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    });
     expect([code, stderr]).toEqual([0, '']);
     expect(stdout.toString()).toBe('five: 5 bytes\nthree: 3 bytes\n');
     const store = new FileStore(join(cwd, 'queue'));

@@ -29,7 +29,10 @@ export function completion(child: ChildProcess): Promise<Result> {
 }
 
 /** Runs `maildir-filestore ...args` with `input` on stdin. */
-export function cli(args: string[], options: { input?: string | Buffer; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+export function cli(
+  args: string[],
+  options: { input?: string | Buffer; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Result> {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: options.env ?? process.env });
   const done = completion(child);
   child.stdin.on('error', () => {});
@@ -39,7 +42,11 @@ export function cli(args: string[], options: { input?: string | Buffer; cwd?: st
 
 /** Runs a bash script. */
 export function bash(script: string, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-  const child = spawn('bash', ['-c', script], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('bash', ['-c', script], {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return completion(child);
 }
 
@@ -53,8 +60,16 @@ export interface ServeChild {
 }
 
 /** Starts `command ...args` (a `serve` child, maybe wrapped) and waits for its "serving ... on URL" line. */
-export async function serveChild(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ServeChild> {
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function serveChild(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<ServeChild> {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const done = completion(child);
   let seen = '';
   const url = await new Promise<string>((resolve, reject) => {

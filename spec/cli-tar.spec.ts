@@ -87,7 +87,9 @@ describe('export', () => {
   it('stops quietly, exit 1, when the reader goes away (| head -c)', async () => {
     const store = await tempStore();
     await writeFile(join(store.root, 'new', 'big'), randomBytes(2 * 1024 * 1024));
-    const head = await bash(`node ${q(CLI)} export ${q(store.root)} new | head -c 100 | wc -c; echo "export: \${PIPESTATUS[0]}"`);
+    const head = await bash(
+      `node ${q(CLI)} export ${q(store.root)} new | head -c 100 | wc -c; echo "export: \${PIPESTATUS[0]}"`,
+    );
     expect(head.stderr).toBe('');
     expect(head.stdout.toString()).toBe('100\nexport: 1\n');
   });
@@ -102,7 +104,9 @@ describe('import', () => {
     ]);
     const file = await gnuArchive(files);
     const store = await tempStore();
-    const { code, stdout, stderr } = await cli(['import', store.root, '--durability', 'none'], { input: await readFile(file) });
+    const { code, stdout, stderr } = await cli(['import', store.root, '--durability', 'none'], {
+      input: await readFile(file),
+    });
     expect([code, stderr]).toEqual([0, '']);
     expect(stdout.toString().split('\n').sort()).toEqual(['', 'empty', 'line\\nbreak', 'report.pdf']);
     expect(await namesIn(store, 'new')).toEqual([...files.keys()].sort());
@@ -115,7 +119,12 @@ describe('import', () => {
   });
 
   it('refuses to replace existing files (EEXIST, exit 1) unless --overwrite', async () => {
-    const file = await gnuArchive(new Map([['a', Buffer.from('new a')], ['b', Buffer.from('new b')]]));
+    const file = await gnuArchive(
+      new Map([
+        ['a', Buffer.from('new a')],
+        ['b', Buffer.from('new b')],
+      ]),
+    );
     const store = await tempStore();
     await writeFile(join(store.root, 'new', 'b'), 'old b');
     const clash = await bash(`node ${q(CLI)} import ${q(store.root)} < ${q(file)}`);
@@ -136,19 +145,21 @@ describe('import', () => {
       [{ name: '/tmp/absolute' }, 'x'],
       [{ name: 'link', type: 'symlink', linkname: '/etc/passwd' }],
     ] as Array<[Partial<Header> & { name: string }, string?]>;
-    await Promise.all(hostiles.map(async (hostile) => {
-      const store = await tempStore();
-      const parent = dirname(store.root);
-      const body = await archive([[{ name: 'first' }, 'one'], hostile, [{ name: 'after' }, 'never']]);
-      const { code, stdout, stderr } = await cli(['import', store.root], { input: body });
-      expect(code).toBe(1);
-      expect(stdout.toString()).toBe('first\n');
-      expectErrorLine(stderr, 'ERR_UNSAFE_ENTRY');
-      expect(await readdir(parent)).toEqual(['store']);
-      expect((await readdir(store.root)).sort()).toEqual(['cur', 'new', 'tmp']);
-      expect(await namesIn(store, 'new')).toEqual(['first']);
-      expect(await namesIn(store, 'tmp')).toEqual([]);
-    }));
+    await Promise.all(
+      hostiles.map(async (hostile) => {
+        const store = await tempStore();
+        const parent = dirname(store.root);
+        const body = await archive([[{ name: 'first' }, 'one'], hostile, [{ name: 'after' }, 'never']]);
+        const { code, stdout, stderr } = await cli(['import', store.root], { input: body });
+        expect(code).toBe(1);
+        expect(stdout.toString()).toBe('first\n');
+        expectErrorLine(stderr, 'ERR_UNSAFE_ENTRY');
+        expect(await readdir(parent)).toEqual(['store']);
+        expect((await readdir(store.root)).sort()).toEqual(['cur', 'new', 'tmp']);
+        expect(await namesIn(store, 'new')).toEqual(['first']);
+        expect(await namesIn(store, 'tmp')).toEqual([]);
+      }),
+    );
   });
 
   it('a truncated archive: exit 1 ERR_CORRUPT_ARCHIVE, the file cut short is not committed', async () => {
@@ -156,7 +167,11 @@ describe('import', () => {
     const full = await readFile(file);
     const second = await archive([[{ name: 'cut' }, randomBytes(100_000)]]);
     // GNU tar's first entries, minus its end blocks, then half of a second file
-    const end = full.length - Buffer.from(full).reverse().findIndex((byte) => byte !== 0);
+    const end =
+      full.length -
+      Buffer.from(full)
+        .reverse()
+        .findIndex((byte) => byte !== 0);
     const body = Buffer.concat([full.subarray(0, Math.ceil(end / 512) * 512), second.subarray(0, 50_000)]);
     const store = await tempStore();
     const { code, stdout, stderr } = await cli(['import', store.root], { input: body });
@@ -172,12 +187,18 @@ describe('import', () => {
 
   it('interrupted mid-file (SIGTERM): prints what was committed, exit 1 ABORT_ERR, the partial file removed from tmp/', async () => {
     const store = await tempStore();
-    const body = await archive([[{ name: 'done' }, 'first'], [{ name: 'partial' }, randomBytes(1024 * 1024)]]);
+    const body = await archive([
+      [{ name: 'done' }, 'first'],
+      [{ name: 'partial' }, randomBytes(1024 * 1024)],
+    ]);
     const child = spawn(process.execPath, [CLI, 'import', store.root, '--durability', 'none']);
     const done = completion(child);
     child.stdin.on('error', () => {});
     child.stdin.write(body.subarray(0, 256 * 1024));
-    await vi.waitFor(async () => expect([await namesIn(store, 'new'), (await namesIn(store, 'tmp')).length]).toEqual([['done'], 1]), { timeout: 10_000 });
+    await vi.waitFor(
+      async () => expect([await namesIn(store, 'new'), (await namesIn(store, 'tmp')).length]).toEqual([['done'], 1]),
+      { timeout: 10_000 },
+    );
     child.kill('SIGTERM');
     const { code, stdout, stderr } = await done;
     child.stdin.destroy();
@@ -190,7 +211,9 @@ describe('import', () => {
   it('an area other than new or cur is a usage error, exit 2', async () => {
     const store = await tempStore();
     const input = await archive([[{ name: 'a' }, 'a']]);
-    for (const { code, stderr } of await Promise.all(['tmp', 'old'].map((area) => cli(['import', store.root, area], { input })))) {
+    for (const { code, stderr } of await Promise.all(
+      ['tmp', 'old'].map((area) => cli(['import', store.root, area], { input })),
+    )) {
       expect(code).toBe(2);
       expectErrorLine(stderr, 'ERR_USAGE');
     }
@@ -216,9 +239,13 @@ describe('progress on a terminal', () => {
     expect((await run('tar', ['-tf', out])).stdout.trimEnd().split('\n').sort()).toEqual([...files.keys()].sort());
 
     const target = await tempStore();
-    const imported = await bash(`script -qec ${q(`node ${q(CLI)} import ${q(target.root)} --durability none < ${q(out)} > /dev/null`)} /dev/null`);
+    const imported = await bash(
+      `script -qec ${q(`node ${q(CLI)} import ${q(target.root)} --durability none < ${q(out)} > /dev/null`)} /dev/null`,
+    );
     expect(imported.code).toBe(0);
-    expect(imported.stdout.toString()).toMatch(/^(\rmaildir-filestore: importing: \d files, [\d.]+ kB\x1b\[K)*\rmaildir-filestore: importing: 5 files, 70\d\.\d kB\x1b\[K\r\n$/);
+    expect(imported.stdout.toString()).toMatch(
+      /^(\rmaildir-filestore: importing: \d files, [\d.]+ kB\x1b\[K)*\rmaildir-filestore: importing: 5 files, 70\d\.\d kB\x1b\[K\r\n$/,
+    );
     expect(await namesIn(target, 'new')).toEqual([...files.keys()].sort());
   });
 
@@ -229,8 +256,12 @@ describe('progress on a terminal', () => {
       bash(`script -qec ${q(`node ${q(CLI)} import ${q(store.root)}`)} /dev/null`),
     ]);
     expect(exported.code).toBe(2);
-    expect(exported.stdout.toString()).toMatch(/^maildir-filestore: ERR_USAGE: refusing to write a tar archive to a terminal/);
+    expect(exported.stdout.toString()).toMatch(
+      /^maildir-filestore: ERR_USAGE: refusing to write a tar archive to a terminal/,
+    );
     expect(imported.code).toBe(2);
-    expect(imported.stdout.toString()).toMatch(/^maildir-filestore: ERR_USAGE: refusing to read a tar archive from a terminal/);
+    expect(imported.stdout.toString()).toMatch(
+      /^maildir-filestore: ERR_USAGE: refusing to read a tar archive from a terminal/,
+    );
   });
 });

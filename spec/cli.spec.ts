@@ -88,7 +88,9 @@ describe('prepare and put', () => {
     const data = randomBytes(3 * 1024 * 1024);
     const src = join(await tempDir(), 'data.bin');
     await writeFile(src, data);
-    const { code, stdout, stderr } = await bash(`cat ${JSON.stringify(src)} | node ${JSON.stringify(CLI)} put ${JSON.stringify(store.root)}`);
+    const { code, stdout, stderr } = await bash(
+      `cat ${JSON.stringify(src)} | node ${JSON.stringify(CLI)} put ${JSON.stringify(store.root)}`,
+    );
     expect([code, stderr]).toEqual([0, '']);
     const name = stdout.toString().trimEnd();
     expect(name).toMatch(/^\d+\.M\d+P\d+Q\d+R[0-9a-f]{8}\./);
@@ -155,7 +157,14 @@ describe('ls', () => {
     const names = ['line\nbreak', 'back\\slash', 'tab\there', 'bell\x07\x9b', 'plain é'];
     await Promise.all(names.map((name) => put(store, name, '')));
     const escaped = await cli(['ls', store.root]);
-    expect(escaped.stdout.toString().split('\n').sort()).toEqual(['', 'back\\\\slash', 'bell\\u0007\\u009b', 'line\\nbreak', 'plain é', 'tab\\there']);
+    expect(escaped.stdout.toString().split('\n').sort()).toEqual([
+      '',
+      'back\\\\slash',
+      'bell\\u0007\\u009b',
+      'line\\nbreak',
+      'plain é',
+      'tab\\there',
+    ]);
     const raw = await cli(['ls', store.root, '--null']);
     expect(raw.stdout.toString().split('\0').sort()).toEqual(['', ...names].sort());
   });
@@ -164,10 +173,13 @@ describe('ls', () => {
     const store = await tempStore();
     // 122 kB of names: more than a pipe holds, so `head` leaves while ls is still writing
     const names = Array.from({ length: 2000 }, (_, i) => `file-${i}-`.padEnd(60, 'x'));
-    for (let i = 0; i < names.length; i += 500) await Promise.all(names.slice(i, i + 500).map((name) => put(store, name, '')));
+    for (let i = 0; i < names.length; i += 500)
+      await Promise.all(names.slice(i, i + 500).map((name) => put(store, name, '')));
     const all = await cli(['ls', store.root]);
     expect(all.stdout.toString().trimEnd().split('\n').sort()).toEqual(names.sort());
-    const head = await bash(`node ${JSON.stringify(CLI)} ls ${JSON.stringify(store.root)} | head -n 1; echo "ls: \${PIPESTATUS[0]}"`);
+    const head = await bash(
+      `node ${JSON.stringify(CLI)} ls ${JSON.stringify(store.root)} | head -n 1; echo "ls: \${PIPESTATUS[0]}"`,
+    );
     expect(head.stderr).toBe('');
     expect(head.stdout.toString()).toMatch(/^file-\d+-x+\nls: 1\n$/);
   });
@@ -226,11 +238,18 @@ describe('serve', () => {
   it('serves ./data by default, takes the token from FILESTORE_TOKEN, and exits 0 on SIGTERM', async () => {
     const cwd = await tempDir();
     const env = { ...process.env, FILESTORE_TOKEN: 's3cret' };
-    const server = await serveChild(process.execPath, [CLI, 'serve', '--port', '0', '--durability', 'none'], { cwd, env });
+    const server = await serveChild(process.execPath, [CLI, 'serve', '--port', '0', '--durability', 'none'], {
+      cwd,
+      env,
+    });
     expect(server.url).toBe(`http://127.0.0.1:${server.port}/`);
     const denied = await fetch(new URL('/files/x', server.url), { method: 'PUT', body: 'x' });
     expect(denied.status).toBe(401);
-    const stored = await fetch(new URL('/files/x', server.url), { method: 'PUT', body: 'x', headers: { authorization: 'Bearer s3cret' } });
+    const stored = await fetch(new URL('/files/x', server.url), {
+      method: 'PUT',
+      body: 'x',
+      headers: { authorization: 'Bearer s3cret' },
+    });
     expect(stored.status).toBe(201);
     const { code, signal } = await server.stop();
     expect([code, signal]).toEqual([0, null]);
@@ -289,11 +308,17 @@ it('runs the README command-line example', async () => {
   const cwd = await tempDir();
   const bin = join(cwd, 'bin');
   await mkdir(bin);
-  await writeFile(join(bin, 'maildir-filestore'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`);
+  await writeFile(
+    join(bin, 'maildir-filestore'),
+    `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`,
+  );
   await chmod(join(bin, 'maildir-filestore'), 0o755);
   await writeFile(join(cwd, 'report.pdf'), '%PDF-1.4 not really');
   const script = `set -euo pipefail\n${await readmeBlock('readme-cli')}`;
-  const { code, stdout, stderr } = await bash(script, { cwd, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+  const { code, stdout, stderr } = await bash(script, {
+    cwd,
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+  });
   expect(stderr).toBe('');
   expect(code).toBe(0);
   const [putGreeting, putReport, ...rest] = stdout.toString().split('\n');

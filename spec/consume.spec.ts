@@ -126,7 +126,11 @@ describe('consume()', () => {
     const entries = await collect(store.consume());
 
     expect(entries).toEqual(
-      ['1764230001.a', '1764230002.b', '1764230003.c'].map((name) => ({ name, area: 'cur', path: join(store.root, 'cur', name) })),
+      ['1764230001.a', '1764230002.b', '1764230003.c'].map((name) => ({
+        name,
+        area: 'cur',
+        path: join(store.root, 'cur', name),
+      })),
     );
     expect(await namesIn(store, 'new')).toEqual([]);
     expect(await namesIn(store, 'cur')).toEqual(['1764230001.a', '1764230002.b', '1764230003.c']);
@@ -263,7 +267,9 @@ describe('consume({ follow: true })', () => {
     expect((await entries.next()).done).toBe(true);
   });
 
-  it('shares a store between consumer processes while a producer commits: each file once', { timeout: 45_000 }, async () => {
+  it('shares a store between consumer processes while a producer commits: each file once', {
+    timeout: 45_000,
+  }, async () => {
     const store = await tempStore({ durability: 'none' });
     const count = 400;
     let yieldedCount = 0;
@@ -342,7 +348,6 @@ console.log('seen', seen);
     expect(await namesIn(store, 'cur')).toHaveLength(seen);
     expect(await namesIn(store, 'new')).toHaveLength(files - seen);
   });
-
 });
 
 it('runs the README consume example', { timeout: 30_000 }, async () => {

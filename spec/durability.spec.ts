@@ -24,11 +24,7 @@ const hooks = vi.hoisted(() => ({
 
 vi.mock('node:fs', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs')>();
-  const gate = (
-    hook: typeof hooks.beforeWrite,
-    run: () => void,
-    cb: Cb,
-  ): void => {
+  const gate = (hook: typeof hooks.beforeWrite, run: () => void, cb: Cb): void => {
     if (hook === null) return run();
     hook(run, (err) => cb(err));
   };
@@ -55,16 +51,26 @@ vi.mock('node:fs', async (importOriginal) => {
       gate(hooks.beforeFileFsync, () => fs.fsync(fd, cb), cb);
     }) as typeof fs.fsync,
     write: ((fd: number, buffer: Buffer, offset: number, length: number, position: null, cb: Cb) => {
-      gate(hooks.beforeWrite, () => fs.write(fd, buffer, offset, length, position, (err, n, b) => {
-        if (!err) hooks.bytesWritten += n;
-        cb(err, n, b);
-      }), cb);
+      gate(
+        hooks.beforeWrite,
+        () =>
+          fs.write(fd, buffer, offset, length, position, (err, n, b) => {
+            if (!err) hooks.bytesWritten += n;
+            cb(err, n, b);
+          }),
+        cb,
+      );
     }) as typeof fs.write,
     writev: ((fd: number, buffers: Buffer[], position: null, cb: Cb) => {
-      gate(hooks.beforeWrite, () => fs.writev(fd, buffers, position, (err, n, b) => {
-        if (!err) hooks.bytesWritten += n;
-        cb(err, n, b);
-      }), cb);
+      gate(
+        hooks.beforeWrite,
+        () =>
+          fs.writev(fd, buffers, position, (err, n, b) => {
+            if (!err) hooks.bytesWritten += n;
+            cb(err, n, b);
+          }),
+        cb,
+      );
     }) as typeof fs.writev,
   };
   return { ...wrapped, default: wrapped };
@@ -133,7 +139,9 @@ describe('durability', () => {
   });
 
   it('rejects an unknown durability', async () => {
-    await expect(tempStore({ durability: 'always' as Durability })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(tempStore({ durability: 'always' as Durability })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+    });
   });
 });
 

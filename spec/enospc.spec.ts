@@ -43,7 +43,11 @@ const faults = vi.hoisted(() => {
       }
       armed.delete(fn);
       injected++;
-      const err = new Error(`${fault.code}: injected, ${fn}`) as Error & { code: string; syscall: string; path?: unknown };
+      const err = new Error(`${fault.code}: injected, ${fn}`) as Error & {
+        code: string;
+        syscall: string;
+        path?: unknown;
+      };
       err.code = fault.code;
       err.syscall = fn;
       if (path !== undefined) err.path = path;
@@ -55,7 +59,8 @@ const faults = vi.hoisted(() => {
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs')>();
   type Cb = (...args: unknown[]) => void;
-  const callbackFault = (fn: string, realFn: (...args: any[]) => void) =>
+  const callbackFault =
+    (fn: string, realFn: (...args: any[]) => void) =>
     (...args: any[]) => {
       const err = faults.take(fn);
       if (err === null) return realFn(...args);
@@ -79,7 +84,8 @@ vi.mock('node:fs', async (importOriginal) => {
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
-  const promiseFault = <A extends unknown[]>(fn: string, realFn: (...args: A) => Promise<void>) =>
+  const promiseFault =
+    <A extends unknown[]>(fn: string, realFn: (...args: A) => Promise<void>) =>
     (...args: A) => {
       const err = faults.take(fn, args[0]);
       return err === null ? realFn(...args) : Promise.reject(err);
@@ -120,7 +126,11 @@ describe.skipIf(!small.ok)(`a full disk (512 KiB tmpfs)${small.ok ? '' : ` (skip
     const store = new FileStore(join(base, 'small', 'store'));
     await store.prepare();
     const earlier = new Map<string, Buffer>();
-    for (const [name, size] of [['a', 10], ['b', 4000], ['big', 100_000]] as const) {
+    for (const [name, size] of [
+      ['a', 10],
+      ['b', 4000],
+      ['big', 100_000],
+    ] as const) {
       const body = selfCheckingBody(size);
       await write(store.create(name), body);
       earlier.set(name, body);
@@ -143,7 +153,10 @@ describe.skipIf(!small.ok)(`a full disk (512 KiB tmpfs)${small.ok ? '' : ` (skip
       }
       writer.end();
       await finished(writer);
-    })().then(() => 'finished', (err: unknown) => err);
+    })().then(
+      () => 'finished',
+      (err: unknown) => err,
+    );
     expect(outcome).toMatchObject({ code: 'ENOSPC' });
     figures.realFaults++;
     expect(landed).toBeGreaterThan(1); // it failed mid-stream, not at the first write
@@ -166,45 +179,51 @@ describe.skipIf(!small.ok)(`a full disk (512 KiB tmpfs)${small.ok ? '' : ` (skip
   });
 });
 
-describe.skipIf(!fewInodes.ok)(`a full directory (tmpfs with 16 inodes)${fewInodes.ok ? '' : ` (skipped: ${fewInodes.reason})`}`, () => {
-  it('fails create and copy with ENOSPC when no inode is left, and creates again once one is freed', async () => {
-    const store = new FileStore(join(base, 'inodes', 'store'), { durability: 'none' });
-    await store.prepare();
-    const fds = openFds();
-    const committed: string[] = [];
-    let failure: unknown = null;
-    for (let i = 0; failure === null; i++) {
-      const name = `f${String(i).padStart(2, '0')}`;
-      await write(store.create(name), Buffer.from(name)).then(() => committed.push(name), (err) => (failure = err));
-    }
-    figures.realFaults++;
-    expect(failure).toMatchObject({ code: 'ENOSPC' });
-    expect(committed.length).toBeGreaterThan(3);
-    expect(await namesIn(store, 'tmp')).toEqual([]);
-    expect(await namesIn(store, 'new')).toEqual(committed);
-    for (const [name, data] of await contentsOf(store.root, 'new')) expect(data.toString()).toBe(name);
+describe.skipIf(!fewInodes.ok)(
+  `a full directory (tmpfs with 16 inodes)${fewInodes.ok ? '' : ` (skipped: ${fewInodes.reason})`}`,
+  () => {
+    it('fails create and copy with ENOSPC when no inode is left, and creates again once one is freed', async () => {
+      const store = new FileStore(join(base, 'inodes', 'store'), { durability: 'none' });
+      await store.prepare();
+      const fds = openFds();
+      const committed: string[] = [];
+      let failure: unknown = null;
+      for (let i = 0; failure === null; i++) {
+        const name = `f${String(i).padStart(2, '0')}`;
+        await write(store.create(name), Buffer.from(name)).then(
+          () => committed.push(name),
+          (err) => (failure = err),
+        );
+      }
+      figures.realFaults++;
+      expect(failure).toMatchObject({ code: 'ENOSPC' });
+      expect(committed.length).toBeGreaterThan(3);
+      expect(await namesIn(store, 'tmp')).toEqual([]);
+      expect(await namesIn(store, 'new')).toEqual(committed);
+      for (const [name, data] of await contentsOf(store.root, 'new')) expect(data.toString()).toBe(name);
 
-    await expect(store.copy('f00', 'new', 'cur')).rejects.toMatchObject({ code: 'ENOSPC' });
-    figures.realFaults++;
-    await expect(new FileStore(join(base, 'inodes', 'other')).prepare()).rejects.toMatchObject({ code: 'ENOSPC' });
-    figures.realFaults++;
-    // tmpfs charges every hard link an inode, so even a claim (link + unlink) fails, and changes nothing
-    await expect(store.claim('f00')).rejects.toMatchObject({ code: 'ENOSPC' });
-    figures.realFaults++;
-    expect(await namesIn(store, 'new')).toEqual(committed);
-    expect(await namesIn(store, 'cur')).toEqual([]);
-    expect(await namesIn(store, 'tmp')).toEqual([]);
-    expect(openFds()).toBe(fds);
+      await expect(store.copy('f00', 'new', 'cur')).rejects.toMatchObject({ code: 'ENOSPC' });
+      figures.realFaults++;
+      await expect(new FileStore(join(base, 'inodes', 'other')).prepare()).rejects.toMatchObject({ code: 'ENOSPC' });
+      figures.realFaults++;
+      // tmpfs charges every hard link an inode, so even a claim (link + unlink) fails, and changes nothing
+      await expect(store.claim('f00')).rejects.toMatchObject({ code: 'ENOSPC' });
+      figures.realFaults++;
+      expect(await namesIn(store, 'new')).toEqual(committed);
+      expect(await namesIn(store, 'cur')).toEqual([]);
+      expect(await namesIn(store, 'tmp')).toEqual([]);
+      expect(openFds()).toBe(fds);
 
-    // a caller-chosen name needs two inodes for a moment (the tmp file and its link in new/)
-    await store.remove('f00', 'new');
-    await store.remove('f01', 'new');
-    await write(store.create('again'), Buffer.from('again'));
-    expect(await namesIn(store, 'new')).toEqual([...committed.slice(2), 'again'].sort());
-    expect(await namesIn(store, 'tmp')).toEqual([]);
-    expect(openFds()).toBe(fds);
-  });
-});
+      // a caller-chosen name needs two inodes for a moment (the tmp file and its link in new/)
+      await store.remove('f00', 'new');
+      await store.remove('f01', 'new');
+      await write(store.create('again'), Buffer.from('again'));
+      expect(await namesIn(store, 'new')).toEqual([...committed.slice(2), 'again'].sort());
+      expect(await namesIn(store, 'tmp')).toEqual([]);
+      expect(openFds()).toBe(fds);
+    });
+  },
+);
 
 // ---- injected faults in the commit path ------------------------------------
 
@@ -235,27 +254,34 @@ for (const code of ['ENOSPC', 'EIO']) {
 }
 
 describe('a fault in any step of a write', () => {
-  it.each(commitFaults)('$code in $step ($naming, durability $durability): the writer errors, tmp/ and new/ as before, no fd leak', async (f) => {
-    const store = await tempStore({ durability: f.durability });
-    await write(store.create('kept'), Buffer.from('kept'));
-    if (f.naming === 'overwrite') await write(store.create('target'), Buffer.from('old'));
-    const before = await contentsOf(store.root, 'new');
-    const fds = openFds();
+  it.each(commitFaults)(
+    '$code in $step ($naming, durability $durability): the writer errors, tmp/ and new/ as before, no fd leak',
+    async (f) => {
+      const store = await tempStore({ durability: f.durability });
+      await write(store.create('kept'), Buffer.from('kept'));
+      if (f.naming === 'overwrite') await write(store.create('target'), Buffer.from('old'));
+      const before = await contentsOf(store.root, 'new');
+      const fds = openFds();
 
-    const writer = f.naming === 'generated' ? store.create() : store.create('target', { overwrite: f.naming === 'overwrite' });
-    faults.arm(f.fn, f.code, f.skip);
-    const chunks = f.fn === 'writev' ? ['one', 'two', 'three'] : ['body'];
-    if (f.fn === 'writev') writer.cork();
-    for (const chunk of chunks) writer.write(chunk);
-    writer.end();
-    const outcome = await finished(writer).then(() => 'finished', (err: unknown) => err);
-    faults.disarm();
+      const writer =
+        f.naming === 'generated' ? store.create() : store.create('target', { overwrite: f.naming === 'overwrite' });
+      faults.arm(f.fn, f.code, f.skip);
+      const chunks = f.fn === 'writev' ? ['one', 'two', 'three'] : ['body'];
+      if (f.fn === 'writev') writer.cork();
+      for (const chunk of chunks) writer.write(chunk);
+      writer.end();
+      const outcome = await finished(writer).then(
+        () => 'finished',
+        (err: unknown) => err,
+      );
+      faults.disarm();
 
-    expect(outcome).toMatchObject({ code: f.code });
-    expect(await namesIn(store, 'tmp')).toEqual([]);
-    expect(await contentsOf(store.root, 'new')).toEqual(before);
-    expect(openFds()).toBe(fds);
-  });
+      expect(outcome).toMatchObject({ code: f.code });
+      expect(await namesIn(store, 'tmp')).toEqual([]);
+      expect(await contentsOf(store.root, 'new')).toEqual(before);
+      expect(openFds()).toBe(fds);
+    },
+  );
 });
 
 interface TransferFault {

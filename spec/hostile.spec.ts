@@ -142,7 +142,13 @@ const tarEntries: Array<[label: string, entries: () => ArchiveEntry[]]> = [
   ['256-byte name', () => [[{ name: 'x'.repeat(256) }, 'x']]],
   ['pax path smuggling ../../x', () => [[{ name: 'innocent', pax: { path: '../../x' } }, 'x']]],
   ['pax path smuggling /etc/passwd', () => [[{ name: 'innocent', pax: { path: '/etc/passwd' } }, 'x']]],
-  ['GNU long name smuggling a traversal', () => [[{ name: LONG_LINK }, `../../${'x'.repeat(120)}\0`], [{ name: 'innocent' }, 'x']]],
+  [
+    'GNU long name smuggling a traversal',
+    () => [
+      [{ name: LONG_LINK }, `../../${'x'.repeat(120)}\0`],
+      [{ name: 'innocent' }, 'x'],
+    ],
+  ],
   ['contiguous file named ../x', () => [[{ name: '../x', type: 'contiguous-file' }, 'x']]],
   ['symlink to /etc/passwd', () => [[{ name: 'link', type: 'symlink', linkname: '/etc/passwd' }]]],
   ['symlink to ../outside', () => [[{ name: 'link', type: 'symlink', linkname: '../outside' }]]],
@@ -198,7 +204,8 @@ afterAll(async () => {
   try {
     // nothing was ever written outside the store, nor left inside it
     expect(await tree(base)).toEqual(before);
-    for (const dir of ['sentinel', 'l1/sentinel', 'l1/l2/sentinel']) expect(await readFile(join(base, dir, 'canary'), 'utf8')).toBe('untouched');
+    for (const dir of ['sentinel', 'l1/sentinel', 'l1/l2/sentinel'])
+      expect(await readFile(join(base, dir, 'canary'), 'utf8')).toBe('untouched');
   } finally {
     await rm(base, { recursive: true, force: true });
   }
@@ -282,34 +289,37 @@ describe('hostile names', () => {
     await expectUntouched();
   });
 
-  it.each(valid)('%s is accepted and lands exactly at <area>/<name> through a full round trip', async (_label, value) => {
-    const name = value as string;
-    figures.tried += 7;
-    const writer = store.create(name);
-    writer.end(name);
-    await finished(writer);
-    expect(writer.path).toBe(join(store.root, 'new', name));
-    expect(store.path(name, 'new')).toBe(join(store.root, 'new', name));
-    expect((await readdir(join(store.root, 'new'))).sort()).toEqual(['a', name].sort());
-    const listed: string[] = [];
-    for await (const entry of store.list('new')) listed.push(entry.name);
-    expect(listed).toContain(name);
+  it.each(valid)(
+    '%s is accepted and lands exactly at <area>/<name> through a full round trip',
+    async (_label, value) => {
+      const name = value as string;
+      figures.tried += 7;
+      const writer = store.create(name);
+      writer.end(name);
+      await finished(writer);
+      expect(writer.path).toBe(join(store.root, 'new', name));
+      expect(store.path(name, 'new')).toBe(join(store.root, 'new', name));
+      expect((await readdir(join(store.root, 'new'))).sort()).toEqual(['a', name].sort());
+      const listed: string[] = [];
+      for await (const entry of store.list('new')) listed.push(entry.name);
+      expect(listed).toContain(name);
 
-    expect(await store.claim(name)).toBe(true);
-    await store.copy(name, 'cur', 'tmp');
-    await store.move(name, 'tmp', 'new');
-    expect(await readFile(join(store.root, 'new', name), 'utf8')).toBe(name);
-    expect(await readFile(join(store.root, 'cur', name), 'utf8')).toBe(name);
-    await store.remove(name, 'new');
-    await store.remove(name, 'cur');
+      expect(await store.claim(name)).toBe(true);
+      await store.copy(name, 'cur', 'tmp');
+      await store.move(name, 'tmp', 'new');
+      expect(await readFile(join(store.root, 'new', name), 'utf8')).toBe(name);
+      expect(await readFile(join(store.root, 'cur', name), 'utf8')).toBe(name);
+      await store.remove(name, 'new');
+      await store.remove(name, 'cur');
 
-    const parked = store.create(name, { commit: false });
-    parked.end('x');
-    await finished(parked);
-    expect(await readdir(join(store.root, 'tmp'))).toEqual([name]);
-    await store.remove(name, 'tmp');
-    await expectUntouched();
-  });
+      const parked = store.create(name, { commit: false });
+      parked.end('x');
+      await finished(parked);
+      expect(await readdir(join(store.root, 'tmp'))).toEqual([name]);
+      await store.remove(name, 'tmp');
+      await expectUntouched();
+    },
+  );
 
   it('NFC and NFD spellings of one character are two different files', async () => {
     for (const name of ['\u00e9', 'e\u0301']) {
@@ -325,10 +335,13 @@ describe('hostile names', () => {
 });
 
 describe('hostile areas', () => {
-  it.each(areas)('%s is refused with ERR_INVALID_AREA in every area position, touching nothing', async (_label, area) => {
-    for (const [, call, sync] of areaCalls(area)) await expectRefused(call, sync, 'ERR_INVALID_AREA');
-    await expectUntouched();
-  });
+  it.each(areas)(
+    '%s is refused with ERR_INVALID_AREA in every area position, touching nothing',
+    async (_label, area) => {
+      for (const [, call, sync] of areaCalls(area)) await expectRefused(call, sync, 'ERR_INVALID_AREA');
+      await expectUntouched();
+    },
+  );
 });
 
 describe('hostile tar entries', () => {
@@ -342,17 +355,20 @@ describe('hostile tar entries', () => {
     expect([listed.status, listed.stdout]).toEqual([0, `ok\n../../${'x'.repeat(120)}\nafter\n`]);
   });
 
-  it.each(tarEntries)('%s is refused with ERR_UNSAFE_ENTRY after the valid entry before it, touching nothing', async (_label, entries) => {
-    figures.tarEntries++;
-    const bytes = await hostileArchive(entries);
-    const err = await store.importTar(Readable.from([bytes])).then(
-      () => expect.fail('the import succeeded'),
-      (e: ImportTarError) => e,
-    );
-    expect(err).toMatchObject({ code: 'ERR_UNSAFE_ENTRY' });
-    expect(err.committed).toEqual(['ok']);
-    await expectOnly(['ok']);
-  });
+  it.each(tarEntries)(
+    '%s is refused with ERR_UNSAFE_ENTRY after the valid entry before it, touching nothing',
+    async (_label, entries) => {
+      figures.tarEntries++;
+      const bytes = await hostileArchive(entries);
+      const err = await store.importTar(Readable.from([bytes])).then(
+        () => expect.fail('the import succeeded'),
+        (e: ImportTarError) => e,
+      );
+      expect(err).toMatchObject({ code: 'ERR_UNSAFE_ENTRY' });
+      expect(err.committed).toEqual(['ok']);
+      await expectOnly(['ok']);
+    },
+  );
 });
 
 describe('hostile HTTP requests', () => {
@@ -394,21 +410,29 @@ describe('hostile HTTP requests', () => {
    * (fetch would resolve `..` and `%2E%2E` segments itself). `chunks` are
    * written one by one without a Content-Length, so the body is chunked.
    */
-  function send(method: string, path: string, options: { headers?: Record<string, string>; body?: string | Buffer; chunks?: Buffer[] } = {}): Promise<Answer> {
+  function send(
+    method: string,
+    path: string,
+    options: { headers?: Record<string, string>; body?: string | Buffer; chunks?: Buffer[] } = {},
+  ): Promise<Answer> {
     return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, method, path, headers: options.headers ?? AUTH, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          const json = res.headers['content-type']?.startsWith('application/json') && text !== '' ? JSON.parse(text) : undefined;
-          const error = json?.error as { code: string; committed?: string[] } | undefined;
-          const answer: Answer = { status: res.statusCode ?? null, code: error?.code ?? null };
-          if (error?.committed !== undefined) answer.committed = error.committed;
-          resolve(answer);
-        });
-      });
+      const req = request(
+        { host: '127.0.0.1', port, method, path, headers: options.headers ?? AUTH, agent: false },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            const json =
+              res.headers['content-type']?.startsWith('application/json') && text !== '' ? JSON.parse(text) : undefined;
+            const error = json?.error as { code: string; committed?: string[] } | undefined;
+            const answer: Answer = { status: res.statusCode ?? null, code: error?.code ?? null };
+            if (error?.committed !== undefined) answer.committed = error.committed;
+            resolve(answer);
+          });
+        },
+      );
       req.on('error', reject);
       for (const chunk of options.chunks ?? []) req.write(chunk);
       req.end(options.body);
@@ -437,7 +461,8 @@ describe('hostile HTTP requests', () => {
     expect(await readdir(join(store.root, 'tmp'))).toHaveLength(count);
   }
 
-  const head = (method: string, path: string, extra: string): string => `${method} ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n${extra}\r\n`;
+  const head = (method: string, path: string, extra: string): string =>
+    `${method} ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n${extra}\r\n`;
   const okArchive = (): Promise<Buffer> => archive([[{ name: 'ok' }, 'fine']]);
   const over = Buffer.alloc(MAX_BYTES + 1, 'o');
   const parts = Array.from({ length: 16 }, () => Buffer.alloc(16 * 1024, 'p'));
@@ -449,8 +474,19 @@ describe('hostile HTTP requests', () => {
     400,
     code,
   ];
-  const badArea = (method: string, path: string): Row => [`${method} ${path}`, () => send(method, path), 400, 'ERR_INVALID_AREA'];
-  const unauthorized = (label: string, method: string, path: string, headers: Record<string, string>, body?: () => Promise<Buffer>): Row => [
+  const badArea = (method: string, path: string): Row => [
+    `${method} ${path}`,
+    () => send(method, path),
+    400,
+    'ERR_INVALID_AREA',
+  ];
+  const unauthorized = (
+    label: string,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: () => Promise<Buffer>,
+  ): Row => [
     label,
     async () => send(method, path, { headers, body: body === undefined ? undefined : await body() }),
     401,
@@ -472,11 +508,21 @@ describe('hostile HTTP requests', () => {
     badName('PUT', '/files/bad%zz', 'ERR_BAD_REQUEST'),
     badName('PUT', '/files/%C0%AE%C0%AE', 'ERR_BAD_REQUEST'), // overlong UTF-8 for ..
     badName('PUT', '/files/%ED%A0%80', 'ERR_BAD_REQUEST'), // a lone surrogate
-    ['PUT /files/../x (a literal ..: no upload route has three segments)', () => send('PUT', '/files/../x', { body: 'x' }), 405, 'ERR_METHOD_NOT_ALLOWED'],
+    [
+      'PUT /files/../x (a literal ..: no upload route has three segments)',
+      () => send('PUT', '/files/../x', { body: 'x' }),
+      405,
+      'ERR_METHOD_NOT_ALLOWED',
+    ],
     badName('GET', '/files/new/%2E%2E'),
     badName('GET', '/files/new/..%2F..%2F..%2Fsentinel%2Fcanary'),
     badName('GET', '/files/new/.hidden'),
-    ['GET /files/new/../../../sentinel/canary (literal ..)', () => send('GET', '/files/new/../../../sentinel/canary'), 404, 'ERR_NOT_FOUND'],
+    [
+      'GET /files/new/../../../sentinel/canary (literal ..)',
+      () => send('GET', '/files/new/../../../sentinel/canary'),
+      404,
+      'ERR_NOT_FOUND',
+    ],
     badName('DELETE', '/files/new/%2E%2E%2F%2E%2E%2Fsentinel%2Fcanary'),
     badName('DELETE', '/files/new/..'),
     badName('DELETE', '/files/cur/%00'),
@@ -499,11 +545,23 @@ describe('hostile HTTP requests', () => {
     badArea('GET', '/export/..%2Fnew.tar'),
     badArea('GET', '/export/%2E%2E.tar'),
     badArea('GET', '/export/new%00.tar'),
-    ['POST /import?area=tmp', async () => send('POST', '/import?area=tmp', { body: await okArchive() }), 400, 'ERR_INVALID_AREA'],
-    ['POST /import?area=..%2Fnew', async () => send('POST', '/import?area=..%2Fnew', { body: await okArchive() }), 400, 'ERR_INVALID_AREA'],
+    [
+      'POST /import?area=tmp',
+      async () => send('POST', '/import?area=tmp', { body: await okArchive() }),
+      400,
+      'ERR_INVALID_AREA',
+    ],
+    [
+      'POST /import?area=..%2Fnew',
+      async () => send('POST', '/import?area=..%2Fnew', { body: await okArchive() }),
+      400,
+      'ERR_INVALID_AREA',
+    ],
 
     unauthorized('PUT without a token', 'PUT', '/files/x', {}, async () => Buffer.from('x')),
-    unauthorized('PUT with a wrong token', 'PUT', '/files/x', { authorization: 'Bearer wrong' }, async () => Buffer.from('x')),
+    unauthorized('PUT with a wrong token', 'PUT', '/files/x', { authorization: 'Bearer wrong' }, async () =>
+      Buffer.from('x'),
+    ),
     unauthorized('GET with the token and more', 'GET', '/files/new/a', { authorization: `Bearer ${TOKEN}x` }),
     unauthorized('GET with a token prefix', 'GET', '/files/new/a', { authorization: `Bearer ${TOKEN.slice(0, -1)}` }),
     unauthorized('GET with the token as Basic', 'GET', '/files/new/a', { authorization: `Basic ${TOKEN}` }),
@@ -514,47 +572,93 @@ describe('hostile HTTP requests', () => {
     unauthorized('export without a token', 'GET', '/export/new.tar', {}),
     unauthorized('import without a token', 'POST', '/import', {}, okArchive),
 
-    ['PUT with a Content-Length over maxBytes', () => send('PUT', '/files/big', { body: over }), 413, 'ERR_BODY_TOO_LARGE'],
-    ['POST /files with a Content-Length over maxBytes', () => send('POST', '/files', { body: over }), 413, 'ERR_BODY_TOO_LARGE'],
-    ['PUT with a chunked body growing over maxBytes', () => send('PUT', '/files/big', { chunks: parts }), 413, 'ERR_BODY_TOO_LARGE'],
-    ['POST /files with a chunked body growing over maxBytes', () => send('POST', '/files', { chunks: parts }), 413, 'ERR_BODY_TOO_LARGE'],
+    [
+      'PUT with a Content-Length over maxBytes',
+      () => send('PUT', '/files/big', { body: over }),
+      413,
+      'ERR_BODY_TOO_LARGE',
+    ],
+    [
+      'POST /files with a Content-Length over maxBytes',
+      () => send('POST', '/files', { body: over }),
+      413,
+      'ERR_BODY_TOO_LARGE',
+    ],
+    [
+      'PUT with a chunked body growing over maxBytes',
+      () => send('PUT', '/files/big', { chunks: parts }),
+      413,
+      'ERR_BODY_TOO_LARGE',
+    ],
+    [
+      'POST /files with a chunked body growing over maxBytes',
+      () => send('POST', '/files', { chunks: parts }),
+      413,
+      'ERR_BODY_TOO_LARGE',
+    ],
     [
       'POST /import with a Content-Length over maxBytes',
       async () => send('POST', '/import', { body: await archive([[{ name: 'big' }, over]]) }),
       413,
       'ERR_BODY_TOO_LARGE',
     ],
-    ['PUT with a Content-Length of 10^18', () => send('PUT', '/files/big', { headers: { ...AUTH, 'content-length': '1' + '0'.repeat(18) } }), 413, 'ERR_BODY_TOO_LARGE'],
+    [
+      'PUT with a Content-Length of 10^18',
+      () => send('PUT', '/files/big', { headers: { ...AUTH, 'content-length': `1${'0'.repeat(18)}` } }),
+      413,
+      'ERR_BODY_TOO_LARGE',
+    ],
     // past 2^64: Node's HTTP parser answers 400 itself, before the server sees the request (no JSON)
-    ['PUT with a Content-Length of 10^20', () => send('PUT', '/files/big', { headers: { ...AUTH, 'content-length': '1' + '0'.repeat(20) } }), 400, null],
+    [
+      'PUT with a Content-Length of 10^20',
+      () => send('PUT', '/files/big', { headers: { ...AUTH, 'content-length': `1${'0'.repeat(20)}` } }),
+      400,
+      null,
+    ],
 
     [
       'PUT aborted mid-body',
-      () => abortMidBody(head('PUT', '/files/half', 'Content-Length: 60000\r\n'), Buffer.alloc(30_000, 'h'), () => tmpHolds(1)),
+      () =>
+        abortMidBody(head('PUT', '/files/half', 'Content-Length: 60000\r\n'), Buffer.alloc(30_000, 'h'), () =>
+          tmpHolds(1),
+        ),
       null,
       null,
     ],
     [
       'POST /files aborted mid-body',
-      () => abortMidBody(head('POST', '/files', 'Content-Length: 60000\r\n'), Buffer.alloc(30_000, 'h'), () => tmpHolds(1)),
+      () =>
+        abortMidBody(head('POST', '/files', 'Content-Length: 60000\r\n'), Buffer.alloc(30_000, 'h'), () => tmpHolds(1)),
       null,
       null,
     ],
     [
       'PUT aborted mid-chunk',
-      () => abortMidBody(head('PUT', '/files/chunked', 'Transfer-Encoding: chunked\r\n'), Buffer.from(`8000\r\n${'c'.repeat(20_000)}`), () => tmpHolds(1)),
+      () =>
+        abortMidBody(
+          head('PUT', '/files/chunked', 'Transfer-Encoding: chunked\r\n'),
+          Buffer.from(`8000\r\n${'c'.repeat(20_000)}`),
+          () => tmpHolds(1),
+        ),
       null,
       null,
     ],
     [
       'POST /import aborted mid-file, after a committed one',
       async () => {
-        const body = await archive([[{ name: 'done' }, 'first'], [{ name: 'partial' }, Buffer.alloc(60_000, 'p')]]);
+        const body = await archive([
+          [{ name: 'done' }, 'first'],
+          [{ name: 'partial' }, Buffer.alloc(60_000, 'p')],
+        ]);
         const ready = async (): Promise<void> => {
           expect(await readdir(join(store.root, 'new'))).toContain('done');
           await tmpHolds(1);
         };
-        return abortMidBody(head('POST', '/import', `Content-Length: ${body.length}\r\n`), body.subarray(0, 30_000), ready);
+        return abortMidBody(
+          head('POST', '/import', `Content-Length: ${body.length}\r\n`),
+          body.subarray(0, 30_000),
+          ready,
+        );
       },
       null,
       null,
@@ -563,29 +667,39 @@ describe('hostile HTTP requests', () => {
 
     ['slow headers: the request line only', () => slowHeaders('PUT /files/slow HTTP/1.1\r\n'), 408, null],
     ['slow headers: stalled after Host', () => slowHeaders('PUT /files/slow HTTP/1.1\r\nHost: x\r\n'), 408, null],
-    ['slow headers: an authorized upload stalled before its body', () => slowHeaders(head('PUT', '/files/slow', 'Content-Length: 5\r\n').slice(0, -2)), 408, null],
+    [
+      'slow headers: an authorized upload stalled before its body',
+      () => slowHeaders(head('PUT', '/files/slow', 'Content-Length: 5\r\n').slice(0, -2)),
+      408,
+      null,
+    ],
     ['slow headers: half a request line', () => slowHeaders('PUT /files/sl'), 408, null],
 
-    ...tarEntries.map(([label, entries]): Row => [
-      `POST /import of ${label}`,
-      async () => send('POST', '/import', { body: await hostileArchive(entries) }),
-      422,
-      'ERR_UNSAFE_ENTRY',
-      ['ok'],
-    ]),
+    ...tarEntries.map(
+      ([label, entries]): Row => [
+        `POST /import of ${label}`,
+        async () => send('POST', '/import', { body: await hostileArchive(entries) }),
+        422,
+        'ERR_UNSAFE_ENTRY',
+        ['ok'],
+      ],
+    ),
   ];
 
   it('the table is large enough', () => {
     expect(rows.length).toBeGreaterThanOrEqual(60);
   });
 
-  it.each(rows)('%s: answered with its status and code; nothing written outside the store', async (_label, call, status, code, kept = []) => {
-    figures.httpRequests++;
-    const answer = await call();
-    expect([answer.status, answer.code]).toEqual([status, code]);
-    if (code === 'ERR_UNSAFE_ENTRY') expect(answer.committed).toEqual(kept);
-    if (status === null) await vi.waitFor(() => tmpHolds(0), { timeout: 10_000 });
-    await expectOnly(kept);
-    expect(errors).toEqual([]);
-  });
+  it.each(rows)(
+    '%s: answered with its status and code; nothing written outside the store',
+    async (_label, call, status, code, kept = []) => {
+      figures.httpRequests++;
+      const answer = await call();
+      expect([answer.status, answer.code]).toEqual([status, code]);
+      if (code === 'ERR_UNSAFE_ENTRY') expect(answer.committed).toEqual(kept);
+      if (status === null) await vi.waitFor(() => tmpHolds(0), { timeout: 10_000 });
+      await expectOnly(kept);
+      expect(errors).toEqual([]);
+    },
+  );
 });

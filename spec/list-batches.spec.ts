@@ -41,17 +41,20 @@ describe('list() across batches', () => {
     expect((await listed(store)).sort()).toEqual(names.sort());
   });
 
-  it.runIf(process.platform === 'linux')('closes the directory when the caller stops early (Linux: counts /proc/self/fd)', async () => {
-    const store = await tempStore({ durability: 'none' });
-    fill(store, 1100);
-    const before = (await readdir('/proc/self/fd')).length;
-    for (const stopAt of [1, 1024, 1050]) {
-      let seen = 0;
-      for await (const _ of store.list('new')) if (++seen === stopAt) break;
-      expect(seen).toBe(stopAt);
-    }
-    expect((await readdir('/proc/self/fd')).length).toBe(before);
-  });
+  it.runIf(process.platform === 'linux')(
+    'closes the directory when the caller stops early (Linux: counts /proc/self/fd)',
+    async () => {
+      const store = await tempStore({ durability: 'none' });
+      fill(store, 1100);
+      const before = (await readdir('/proc/self/fd')).length;
+      for (const stopAt of [1, 1024, 1050]) {
+        let seen = 0;
+        for await (const _ of store.list('new')) if (++seen === stopAt) break;
+        expect(seen).toBe(stopAt);
+      }
+      expect((await readdir('/proc/self/fd')).length).toBe(before);
+    },
+  );
 
   it('serves callers that share one listing and ask for the next entry at the same time', async () => {
     const store = await tempStore({ durability: 'none' });

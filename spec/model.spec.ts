@@ -20,7 +20,9 @@ type Outcome = 'ok' | boolean | string;
 const AREAS: Area[] = ['tmp', 'new', 'cur'];
 const stats = { runs: 0, steps: 0 };
 
-afterAll(() => console.log(`model: ${stats.runs} random sequences, ${stats.steps} steps, directories and model agreed after each`));
+afterAll(() =>
+  console.log(`model: ${stats.runs} random sequences, ${stats.steps} steps, directories and model agreed after each`),
+);
 
 async function outcomeOf(run: () => Promise<unknown>): Promise<Outcome> {
   try {
@@ -35,7 +37,8 @@ async function expectAgreement(model: Model, store: FileStore): Promise<void> {
   for (const area of AREAS) {
     const names = (await readdir(join(store.root, area))).sort();
     expect(names, `names in ${area}/`).toEqual([...model[area].keys()].sort());
-    for (const name of names) expect(await readFile(join(store.root, area, name), 'utf8'), `${area}/${name}`).toBe(model[area].get(name));
+    for (const name of names)
+      expect(await readFile(join(store.root, area, name), 'utf8'), `${area}/${name}`).toBe(model[area].get(name));
   }
   stats.steps++;
 }
@@ -59,7 +62,12 @@ abstract class Step implements fc.AsyncCommand<Model, FileStore> {
 /** Commits a file to new/ (or tmp/ with commit: false); `name` undefined generates one. */
 class Create extends Step {
   #generated: string | null = null;
-  constructor(readonly name: string | undefined, readonly commit: boolean, readonly overwrite: boolean, readonly content: string) {
+  constructor(
+    readonly name: string | undefined,
+    readonly commit: boolean,
+    readonly overwrite: boolean,
+    readonly content: string,
+  ) {
     super();
   }
   predict(model: Model): Outcome {
@@ -85,7 +93,10 @@ class Create extends Step {
 
 /** Writes part of a file, then destroys the writer: nothing may change anywhere. */
 class Abort extends Step {
-  constructor(readonly name: string | undefined, readonly commit: boolean) {
+  constructor(
+    readonly name: string | undefined,
+    readonly commit: boolean,
+  ) {
     super();
   }
   predict(): Outcome {
@@ -105,7 +116,12 @@ class Abort extends Step {
 }
 
 class Move extends Step {
-  constructor(readonly name: string, readonly from: Area, readonly to: Area, readonly overwrite: boolean) {
+  constructor(
+    readonly name: string,
+    readonly from: Area,
+    readonly to: Area,
+    readonly overwrite: boolean,
+  ) {
     super();
   }
   predict(model: Model): Outcome {
@@ -146,7 +162,12 @@ class Claim extends Step {
 }
 
 class Copy extends Step {
-  constructor(readonly name: string, readonly from: Area, readonly to: Area, readonly overwrite: boolean) {
+  constructor(
+    readonly name: string,
+    readonly from: Area,
+    readonly to: Area,
+    readonly overwrite: boolean,
+  ) {
     super();
   }
   predict(model: Model): Outcome {
@@ -165,7 +186,10 @@ class Copy extends Step {
 }
 
 class Remove extends Step {
-  constructor(readonly name: string, readonly area: Area) {
+  constructor(
+    readonly name: string,
+    readonly area: Area,
+  ) {
     super();
   }
   predict(model: Model): Outcome {
@@ -183,7 +207,8 @@ class Remove extends Step {
 const name = fc.constantFrom('a', 'b', 'c');
 const area = fc.constantFrom<Area>('tmp', 'new', 'cur');
 const steps = [
-  fc.tuple(fc.option(name, { nil: undefined, freq: 4 }), fc.boolean(), fc.boolean(), fc.string({ maxLength: 12 }))
+  fc
+    .tuple(fc.option(name, { nil: undefined, freq: 4 }), fc.boolean(), fc.boolean(), fc.string({ maxLength: 12 }))
     .map(([n, commit, overwrite, content]) => new Create(n, commit, overwrite, content)),
   fc.tuple(fc.option(name, { nil: undefined }), fc.boolean()).map(([n, commit]) => new Abort(n, commit)),
   fc.tuple(name, area, area, fc.boolean()).map(([n, from, to, overwrite]) => new Move(n, from, to, overwrite)),
@@ -192,16 +217,23 @@ const steps = [
   fc.tuple(name, area).map(([n, a]) => new Remove(n, a)),
 ];
 
-it('create/commit/abort/move/claim/copy/remove agree with an in-memory model after every step', async () => {
-  await fc.assert(
-    fc.asyncProperty(fc.commands(steps, { maxCommands: 40, size: 'max' }), async (commands) => {
-      const store = await tempStore({ durability: 'none' });
-      stats.runs++;
-      await fc.asyncModelRun(() => ({ model: { tmp: new Map(), new: new Map(), cur: new Map() }, real: store }), commands);
-    }),
-    { numRuns: rounds(80, 2000) },
-  );
-}, TIMEOUT);
+it(
+  'create/commit/abort/move/claim/copy/remove agree with an in-memory model after every step',
+  async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.commands(steps, { maxCommands: 40, size: 'max' }), async (commands) => {
+        const store = await tempStore({ durability: 'none' });
+        stats.runs++;
+        await fc.asyncModelRun(
+          () => ({ model: { tmp: new Map(), new: new Map(), cur: new Map() }, real: store }),
+          commands,
+        );
+      }),
+      { numRuns: rounds(80, 2000) },
+    );
+  },
+  TIMEOUT,
+);
 
 // The first counterexample the model found: with a generated name and
 // commit: false the tmp file is the final file, and autoDestroy unlinked it.

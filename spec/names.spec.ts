@@ -22,7 +22,16 @@ const INVALID_NAMES: Array<[string, unknown]> = [
   ['object', { toString: () => 'x' }],
 ];
 
-const VALID_NAMES = ['a', 'x'.repeat(255), 'é'.repeat(127), 'name with spaces', 'ünïcödé-名前', 'a..b', 'dots.', 'fullwidth\uFF0Fsolidus'];
+const VALID_NAMES = [
+  'a',
+  'x'.repeat(255),
+  'é'.repeat(127),
+  'name with spaces',
+  'ünïcödé-名前',
+  'a..b',
+  'dots.',
+  'fullwidth\uFF0Fsolidus',
+];
 
 type Call = [string, (store: FileStore, name: never) => unknown];
 
@@ -51,7 +60,10 @@ describe('names', () => {
       const outside = await readdir(dirname(store.root));
       for (const [, name] of INVALID_NAMES) {
         const err = await outcome(() => call(store, name as never));
-        expect(err, `name ${JSON.stringify(String(name))}`).toMatchObject({ code: 'ERR_INVALID_NAME', name: 'FileStoreError' });
+        expect(err, `name ${JSON.stringify(String(name))}`).toMatchObject({
+          code: 'ERR_INVALID_NAME',
+          name: 'FileStoreError',
+        });
       }
       for (const area of ['tmp', 'new', 'cur'] as const) expect(await namesIn(store, area)).toEqual([]);
       expect(await readdir(dirname(store.root))).toEqual(outside);
@@ -93,7 +105,9 @@ describe('areas', () => {
       w.end('x');
       await new Promise((resolve) => w.on('finish', resolve));
       for (const area of INVALID_AREAS) {
-        expect(await outcome(() => call(store, area as Area)), `area ${String(area)}`).toMatchObject({ code: 'ERR_INVALID_AREA' });
+        expect(await outcome(() => call(store, area as Area)), `area ${String(area)}`).toMatchObject({
+          code: 'ERR_INVALID_AREA',
+        });
       }
       expect(await namesIn(store, 'new')).toEqual(['x']);
     });

@@ -78,7 +78,9 @@ describe('ProgressMeter', () => {
     now = 5000;
     meter.update(6, 6_000);
     meter.finish(6, 6_000);
-    expect(sink.text).toBe(`${drawn('exporting: 2 files, 2.0 kB')}${drawn('exporting: 4 files, 4.0 kB')}${drawn('exporting: 5 files, 1.5 MB')}\n`);
+    expect(sink.text).toBe(
+      `${drawn('exporting: 2 files, 2.0 kB')}${drawn('exporting: 4 files, 4.0 kB')}${drawn('exporting: 5 files, 1.5 MB')}\n`,
+    );
   });
 });
 
@@ -93,12 +95,15 @@ function chunked(data: Buffer, sizes: number[]): Buffer[] {
   return chunks;
 }
 
-async function count(data: Buffer, sizes: number[]): Promise<{ files: number; bytes: number; out: Buffer; calls: number }> {
+async function count(
+  data: Buffer,
+  sizes: number[],
+): Promise<{ files: number; bytes: number; out: Buffer; calls: number }> {
   let calls = 0;
   const counter = new TarCounter(() => calls++);
   const out: Buffer[] = [];
-  await pipeline(Readable.from(chunked(data, sizes)), counter, async function* (source) {
-    for await (const chunk of source) out.push(chunk as Buffer);
+  await pipeline(Readable.from(chunked(data, sizes)), counter, async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) out.push(chunk);
   });
   return { files: counter.files, bytes: counter.bytes, out: Buffer.concat(out), calls };
 }
@@ -113,7 +118,9 @@ describe('TarCounter', () => {
     await Promise.all(files.map((name, i) => writeFile(join(src, name), Buffer.alloc(sizes[i] as number, i))));
     for (const format of ['gnu', 'pax', 'ustar']) {
       // ustar cannot hold the 155-byte name; `sub` adds a directory entry, which is not counted
-      const members = files.filter((name) => name !== join('sub', 'inner') && !(format === 'ustar' && name.endsWith('.long')));
+      const members = files.filter(
+        (name) => name !== join('sub', 'inner') && !(format === 'ustar' && name.endsWith('.long')),
+      );
       const archive = join(dir, `${format}.tar`);
       await run('tar', ['-cf', archive, `--format=${format}`, '-C', src, ...members, 'sub']);
       const data = await readFile(archive);

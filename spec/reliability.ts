@@ -147,7 +147,10 @@ export async function mountTmpfs(dir: string, options: string): Promise<Mount> {
     execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir], { stdio: 'pipe' });
     return { ok: true, dir };
   } catch (err) {
-    return { ok: false, reason: `mount -t tmpfs refused: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}` };
+    return {
+      ok: false,
+      reason: `mount -t tmpfs refused: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`,
+    };
   }
 }
 
@@ -162,6 +165,9 @@ export function probe(argv: string[]): { ok: boolean; reason: string } {
     execFileSync(argv[0] as string, argv.slice(1), { stdio: 'pipe' });
     return { ok: true, reason: '' };
   } catch (err) {
-    return { ok: false, reason: `${argv.join(' ')} failed: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}` };
+    return {
+      ok: false,
+      reason: `${argv.join(' ')} failed: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`,
+    };
   }
 }

@@ -17,16 +17,22 @@ describe('Router', () => {
 
   it('matches a parameter with a literal suffix, and only with it', () => {
     expect(router.match('GET', '/export/cur.tar').params).toEqual({ area: 'cur' });
-    expect(() => router.match('GET', '/export/cur')).toThrow(expect.objectContaining({ status: 404, code: 'ERR_NOT_FOUND' }));
+    expect(() => router.match('GET', '/export/cur')).toThrow(
+      expect.objectContaining({ status: 404, code: 'ERR_NOT_FOUND' }),
+    );
   });
 
   it('answers 405 with the allowed methods when only the method is wrong, 404 when nothing matches', () => {
-    expect(() => router.match('PUT', '/files/new/x')).toThrow(expect.objectContaining({ status: 405, allow: 'GET, DELETE' }));
+    expect(() => router.match('PUT', '/files/new/x')).toThrow(
+      expect.objectContaining({ status: 405, allow: 'GET, DELETE' }),
+    );
     expect(() => router.match('GET', '/files/new')).toThrow(expect.objectContaining({ status: 404 }));
     expect(() => router.match('GET', '/files/new/x/y')).toThrow(expect.objectContaining({ status: 404 }));
   });
 
   it('rejects malformed percent-encoding with 400', () => {
-    expect(() => router.match('GET', '/files/new/%zz')).toThrow(expect.objectContaining({ status: 400, code: 'ERR_BAD_REQUEST' }));
+    expect(() => router.match('GET', '/files/new/%zz')).toThrow(
+      expect.objectContaining({ status: 400, code: 'ERR_BAD_REQUEST' }),
+    );
   });
 });

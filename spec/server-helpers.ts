@@ -21,7 +21,9 @@ afterEach(async () => {
 });
 
 /** A store and a server on it, listening on a free port of 127.0.0.1; `errors` collects what onError reports. */
-export async function start(options: ServerOptions = {}): Promise<{ store: FileStore; base: string; port: number; errors: unknown[] }> {
+export async function start(
+  options: ServerOptions = {},
+): Promise<{ store: FileStore; base: string; port: number; errors: unknown[] }> {
   const store = await tempStore({ durability: 'none' });
   const errors: unknown[] = [];
   const server = createServer(store, { onError: (err) => errors.push(err), ...options });
@@ -33,16 +35,27 @@ export async function start(options: ServerOptions = {}): Promise<{ store: FileS
 }
 
 /** Checks a JSON error answer: its status, content type and `{"error": {"code", "message"[, "committed"]}}`. */
-export async function expectError(response: Response, status: number, code: string, committed?: string[]): Promise<void> {
+export async function expectError(
+  response: Response,
+  status: number,
+  code: string,
+  committed?: string[],
+): Promise<void> {
   expect(response.status).toBe(status);
   expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
-  const error = committed === undefined ? { code, message: expect.any(String) } : { code, message: expect.any(String), committed };
+  const error =
+    committed === undefined ? { code, message: expect.any(String) } : { code, message: expect.any(String), committed };
   expect(await response.json()).toEqual({ error });
 }
 
 /** Runs curl; resolves to its stdout, the HTTP status it printed last and its exit code. */
-export async function curl(args: string[], cwd?: string): Promise<{ status: number; body: string; code: number | null }> {
-  const result = await completion(spawn('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+export async function curl(
+  args: string[],
+  cwd?: string,
+): Promise<{ status: number; body: string; code: number | null }> {
+  const result = await completion(
+    spawn('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
   const text = result.stdout.toString();
   const cut = text.lastIndexOf('\n');
   return { status: Number(text.slice(cut + 1)), body: text.slice(0, cut), code: result.code };

@@ -57,7 +57,12 @@ describe('GET /export/AREA.tar', () => {
     const listed = await bash(`set -o pipefail; curl -sS --fail localhost:${port}/export/new.tar | tar -t`);
     expect([listed.code, listed.stderr]).toEqual([0, '']);
     expect(listed.stdout.toString().trimEnd().split('\n').sort()).toEqual([...FILES.keys()].sort());
-    expect(await gnuTar(Readable.fromWeb((await fetch(`${base}/export/cur.tar`)).body as import('node:stream/web').ReadableStream), ['-t'])).toBe('');
+    expect(
+      await gnuTar(
+        Readable.fromWeb((await fetch(`${base}/export/cur.tar`)).body as import('node:stream/web').ReadableStream),
+        ['-t'],
+      ),
+    ).toBe('');
   });
 
   it('a bad area is 400 and a missing store 404, as JSON before any archive byte', async () => {
@@ -89,7 +94,11 @@ describe('GET /export/AREA.tar', () => {
     await vi.waitFor(async () => expect(await openFds()).toBeLessThanOrEqual(before), { timeout: 10_000 });
     expect(errors).toEqual([]);
     const again = await fetch(`${base}/export/new.tar`);
-    expect((await gnuTar(Readable.fromWeb(again.body as import('node:stream/web').ReadableStream), ['-t'])).trimEnd().split('\n')).toHaveLength(24);
+    expect(
+      (await gnuTar(Readable.fromWeb(again.body as import('node:stream/web').ReadableStream), ['-t']))
+        .trimEnd()
+        .split('\n'),
+    ).toHaveLength(24);
   });
 });
 
@@ -146,7 +155,10 @@ describe('POST /import', () => {
 
   it('a truncated archive: 400 ERR_CORRUPT_ARCHIVE with the names committed before the cut; an empty body too', async () => {
     const { store, base } = await start();
-    const whole = await archive([[{ name: 'whole' }, randomBytes(3000)], [{ name: 'cut' }, randomBytes(100_000)]]);
+    const whole = await archive([
+      [{ name: 'whole' }, randomBytes(3000)],
+      [{ name: 'cut' }, randomBytes(100_000)],
+    ]);
     const response = await fetch(`${base}/import`, { method: 'POST', body: whole.subarray(0, 60_000) });
     await expectError(response, 400, 'ERR_CORRUPT_ARCHIVE', ['whole']);
     await expectError(await fetch(`${base}/import`, { method: 'POST', body: '' }), 400, 'ERR_CORRUPT_ARCHIVE', []);
@@ -156,12 +168,18 @@ describe('POST /import', () => {
 
   it('an upload aborted mid-file: the files before it stay committed, the partial one leaves nothing in tmp/', async () => {
     const { store, port, base, errors } = await start();
-    const body = await archive([[{ name: 'done' }, 'committed first'], [{ name: 'partial' }, randomBytes(2 * 1024 * 1024)]]);
+    const body = await archive([
+      [{ name: 'done' }, 'committed first'],
+      [{ name: 'partial' }, randomBytes(2 * 1024 * 1024)],
+    ]);
     const socket = connect(port, '127.0.0.1');
     socket.on('error', () => {});
     socket.write(`POST /import HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
     socket.write(body.subarray(0, 512 * 1024));
-    await vi.waitFor(async () => expect([await namesIn(store, 'new'), (await namesIn(store, 'tmp')).length]).toEqual([['done'], 1]), { timeout: 10_000 });
+    await vi.waitFor(
+      async () => expect([await namesIn(store, 'new'), (await namesIn(store, 'tmp')).length]).toEqual([['done'], 1]),
+      { timeout: 10_000 },
+    );
     socket.destroy();
     await vi.waitFor(async () => expect(await namesIn(store, 'tmp')).toEqual([]), { timeout: 10_000 });
     expect(await namesIn(store, 'new')).toEqual(['done']);
@@ -172,7 +190,10 @@ describe('POST /import', () => {
 
   it('a body over --max-bytes: 413, and nothing of the file in progress is left', async () => {
     const { store, base } = await start({ maxBytes: 20_000 });
-    const body = await archive([[{ name: 'small' }, 'fits'], [{ name: 'large' }, randomBytes(50_000)]]);
+    const body = await archive([
+      [{ name: 'small' }, 'fits'],
+      [{ name: 'large' }, randomBytes(50_000)],
+    ]);
     await expectError(await fetch(`${base}/import`, { method: 'POST', body }), 413, 'ERR_BODY_TOO_LARGE', []);
     // chunked, no Content-Length: the rest is sent once `small` is committed, and pushes the body over the limit
     let sent = false;
@@ -198,9 +219,18 @@ describe('POST /import', () => {
     const body = await archive([[{ name: 'a' }, 'a']]);
     await expectError(await fetch(`${base}/import?area=tmp`, { method: 'POST', body }), 400, 'ERR_INVALID_AREA', []);
     await expectError(await fetch(`${base}/import?area=old`, { method: 'POST', body }), 400, 'ERR_INVALID_AREA', []);
-    await expectError(await fetch(`${base}/import?overwrite=maybe`, { method: 'POST', body }), 400, 'ERR_BAD_REQUEST', []);
+    await expectError(
+      await fetch(`${base}/import?overwrite=maybe`, { method: 'POST', body }),
+      400,
+      'ERR_BAD_REQUEST',
+      [],
+    );
     await expectError(await fetch(`${base}/import`), 405, 'ERR_METHOD_NOT_ALLOWED');
-    expect([await namesIn(store, 'tmp'), await namesIn(store, 'new'), await namesIn(store, 'cur')]).toEqual([[], [], []]);
+    expect([await namesIn(store, 'tmp'), await namesIn(store, 'new'), await namesIn(store, 'cur')]).toEqual([
+      [],
+      [],
+      [],
+    ]);
   });
 });
 
@@ -209,10 +239,16 @@ it('both endpoints require the token when one is set', async () => {
   await fill(store, new Map([['x', Buffer.from('x')]]));
   const body = await archive([[{ name: 'y' }, 'y']]);
   await expectError(await fetch(`${base}/export/new.tar`), 401, 'ERR_UNAUTHORIZED');
-  await expectError(await fetch(`${base}/import`, { method: 'POST', body, headers: { authorization: 'Bearer wrong' } }), 401, 'ERR_UNAUTHORIZED');
+  await expectError(
+    await fetch(`${base}/import`, { method: 'POST', body, headers: { authorization: 'Bearer wrong' } }),
+    401,
+    'ERR_UNAUTHORIZED',
+  );
   expect(await namesIn(store, 'new')).toEqual(['x']);
   const auth = { authorization: 'Bearer t0ken' };
   const exported = await fetch(`${base}/export/new.tar`, { headers: auth });
   expect(await gnuTar(Readable.fromWeb(exported.body as import('node:stream/web').ReadableStream), ['-t'])).toBe('x\n');
-  expect(await (await fetch(`${base}/import`, { method: 'POST', body, headers: auth })).json()).toEqual({ names: ['y'] });
+  expect(await (await fetch(`${base}/import`, { method: 'POST', body, headers: auth })).json()).toEqual({
+    names: ['y'],
+  });
 });

@@ -51,7 +51,11 @@ describe('uploads', () => {
     const replaced = await fetch(`${base}/files/report?overwrite=true`, { method: 'PUT', body: 'third' });
     expect([replaced.status, await replaced.json()]).toEqual([201, { name: 'report' }]);
     expect(await readFile(join(store.root, 'new', 'report'), 'utf8')).toBe('third');
-    await expectError(await fetch(`${base}/files/report?overwrite=maybe`, { method: 'PUT', body: 'fourth' }), 400, 'ERR_BAD_REQUEST');
+    await expectError(
+      await fetch(`${base}/files/report?overwrite=maybe`, { method: 'PUT', body: 'fourth' }),
+      400,
+      'ERR_BAD_REQUEST',
+    );
     expect(await readFile(join(store.root, 'new', 'report'), 'utf8')).toBe('third');
     expect(await namesIn(store, 'new')).toEqual(['report']);
     expect(await namesIn(store, 'tmp')).toEqual([]);
@@ -80,9 +84,9 @@ describe('uploads', () => {
       const { status, body } = await curl(['--path-as-is', '-X', 'PUT', '--data-binary', 'x', `${base}/files/${path}`]);
       expect([status, JSON.parse(body).error.code]).toEqual([400, 'ERR_INVALID_NAME']);
     }
-    const escape = await curl(['--path-as-is', `${base}/files/new/../../../etc/passwd`]);
-    expect(escape.status).toBe(404);
-    expect(JSON.parse(escape.body).error.code).toBe('ERR_NOT_FOUND');
+    const traversal = await curl(['--path-as-is', `${base}/files/new/../../../etc/passwd`]);
+    expect(traversal.status).toBe(404);
+    expect(JSON.parse(traversal.body).error.code).toBe('ERR_NOT_FOUND');
     await expectEmpty(store);
   });
 });
@@ -128,7 +132,13 @@ describe('aborted, oversize and failed uploads leave nothing behind', () => {
   it('a Content-Length over the limit without Expect: 413, the body is drained so the client reads the answer', async () => {
     const { store, port } = await start({ maxBytes: 1000 });
     const body = Buffer.alloc(300_000, 'a');
-    const answer = raw(port, Buffer.concat([Buffer.from(`PUT /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`), body]));
+    const answer = raw(
+      port,
+      Buffer.concat([
+        Buffer.from(`PUT /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`),
+        body,
+      ]),
+    );
     expect(await answer).toMatch(/^HTTP\/1\.1 413 .*\r\n[\s\S]*"ERR_BODY_TOO_LARGE"/);
     await expectEmpty(store);
   });
@@ -167,7 +177,8 @@ describe('a full disk', () => {
   }
   it('answers 507 ENOSPC and leaves nothing in tmp/ or new/', async () => {
     const dir = join(await tempDir(), 'small');
-    const script = 'mkdir -p "$1" && mount -t tmpfs -o size=256k tmpfs "$1" && exec "$2" "$3" serve "$1" --port 0 --durability none';
+    const script =
+      'mkdir -p "$1" && mount -t tmpfs -o size=256k tmpfs "$1" && exec "$2" "$3" serve "$1" --port 0 --durability none';
     const server = await serveChild('unshare', ['-rm', 'sh', '-c', script, 'sh', dir, process.execPath, CLI]);
     try {
       const base = server.url.slice(0, -1);
@@ -189,8 +200,16 @@ describe('token', () => {
     const missing = await fetch(`${base}/files`, { method: 'POST', body: 'x' });
     await expectError(missing, 401, 'ERR_UNAUTHORIZED');
     expect(missing.headers.get('www-authenticate')).toMatch(/^Bearer /);
-    await expectError(await fetch(`${base}/files?area=new`, { headers: { authorization: 'Bearer wrong-token' } }), 401, 'ERR_UNAUTHORIZED');
-    await expectError(await fetch(`${base}/nowhere`, { headers: { authorization: 'Bearer right-token-and-more' } }), 401, 'ERR_UNAUTHORIZED');
+    await expectError(
+      await fetch(`${base}/files?area=new`, { headers: { authorization: 'Bearer wrong-token' } }),
+      401,
+      'ERR_UNAUTHORIZED',
+    );
+    await expectError(
+      await fetch(`${base}/nowhere`, { headers: { authorization: 'Bearer right-token-and-more' } }),
+      401,
+      'ERR_UNAUTHORIZED',
+    );
 
     const dir = await tempDir();
     await writeFile(join(dir, 'f'), randomBytes(10_000));
@@ -209,7 +228,8 @@ describe('reading, listing, removing, claiming', () => {
   it('GET /files?area= streams a JSON array of every name; default new; bad area 400', async () => {
     const { store, base } = await start();
     const names = Array.from({ length: 2000 }, (_, i) => `n${i}\n"quoted"`);
-    for (let i = 0; i < names.length; i += 500) await Promise.all(names.slice(i, i + 500).map((name) => writeFile(join(store.root, 'new', name), '')));
+    for (let i = 0; i < names.length; i += 500)
+      await Promise.all(names.slice(i, i + 500).map((name) => writeFile(join(store.root, 'new', name), '')));
     await writeFile(join(store.root, 'cur', 'claimed'), '');
     const all = await fetch(`${base}/files`);
     expect(all.headers.get('content-type')).toBe('application/json; charset=utf-8');
@@ -229,7 +249,11 @@ describe('reading, listing, removing, claiming', () => {
     expect(response.headers.get('content-length')).toBe(String(data.length));
     expect(Buffer.from(await response.arrayBuffer()).equals(data)).toBe(true);
     const head = await fetch(`${base}/files/new/a%20b`, { method: 'HEAD' });
-    expect([head.status, head.headers.get('content-length'), (await head.arrayBuffer()).byteLength]).toEqual([200, String(data.length), 0]);
+    expect([head.status, head.headers.get('content-length'), (await head.arrayBuffer()).byteLength]).toEqual([
+      200,
+      String(data.length),
+      0,
+    ]);
     await expectError(await fetch(`${base}/files/cur/a%20b`), 404, 'ENOENT');
     await expectError(await fetch(`${base}/files/old/a%20b`), 400, 'ERR_INVALID_AREA');
     const dots = await curl(['--path-as-is', `${base}/files/new/..`]);
@@ -247,13 +271,16 @@ describe('reading, listing, removing, claiming', () => {
   it('POST /files/NAME/claim: exactly one of many concurrent claims wins (200), the others get 409', async () => {
     const { store, base } = await start();
     await writeFile(join(store.root, 'new', 'job'), 'work');
-    const responses = await Promise.all(Array.from({ length: 8 }, () => fetch(`${base}/files/job/claim`, { method: 'POST' })));
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, () => fetch(`${base}/files/job/claim`, { method: 'POST' })),
+    );
     const statuses = responses.map((r) => r.status).sort();
     expect(statuses).toEqual([200, 409, 409, 409, 409, 409, 409, 409]);
     const won = responses.find((r) => r.status === 200) as Response;
     expect(await won.json()).toEqual({ name: 'job' });
     expect(won.headers.get('location')).toBe('/files/cur/job');
-    for (const lost of responses.filter((r) => r.status === 409)) expect(((await lost.json()) as { error: { code: string } }).error.code).toBe('ERR_CLAIM_LOST');
+    for (const lost of responses.filter((r) => r.status === 409))
+      expect(((await lost.json()) as { error: { code: string } }).error.code).toBe('ERR_CLAIM_LOST');
     expect(await namesIn(store, 'cur')).toEqual(['job']);
   });
 
@@ -270,7 +297,9 @@ describe('reading, listing, removing, claiming', () => {
 it('runs the README HTTP example against `serve`', async () => {
   const cwd = await tempDir();
   await writeFile(join(cwd, 'report.pdf'), randomBytes(20_000));
-  const server = await serveChild(process.execPath, [CLI, 'serve', 'data', '--port', '0', '--durability', 'none'], { cwd });
+  const server = await serveChild(process.execPath, [CLI, 'serve', 'data', '--port', '0', '--durability', 'none'], {
+    cwd,
+  });
   try {
     const block = (await readmeBlock('readme-http')).replaceAll('localhost:8080', `localhost:${server.port}`);
     // every curl fails the script on an HTTP error
@@ -286,7 +315,11 @@ it('runs the README HTTP example against `serve`', async () => {
     expect([exported, end]).toEqual([generated, '']);
     expect(await readFile(join(cwd, 'copy.pdf'))).toEqual(await readFile(join(cwd, 'report.pdf')));
     const store = new FileStore(join(cwd, 'data'));
-    expect([await namesIn(store, 'tmp'), await namesIn(store, 'new'), await namesIn(store, 'cur')]).toEqual([[], [generated], []]);
+    expect([await namesIn(store, 'tmp'), await namesIn(store, 'new'), await namesIn(store, 'cur')]).toEqual([
+      [],
+      [generated],
+      [],
+    ]);
   } finally {
     await server.stop();
   }

@@ -30,7 +30,10 @@ describe('FileStore', () => {
       await mkdir(join(root, 'tmp'), { recursive: true });
       await mkdir(join(base, 'elsewhere'));
       await symlink(join(base, 'elsewhere'), join(root, 'new'));
-      await expect(new FileStore(root).prepare()).rejects.toMatchObject({ code: 'ERR_UNSAFE_AREA', path: join(root, 'new') });
+      await expect(new FileStore(root).prepare()).rejects.toMatchObject({
+        code: 'ERR_UNSAFE_AREA',
+        path: join(root, 'new'),
+      });
       await rm(join(root, 'new'));
       await writeFile(join(root, 'new'), 'not a dir');
       await expect(new FileStore(root).prepare()).rejects.toMatchObject({ code: 'ERR_UNSAFE_AREA' });

@@ -34,9 +34,17 @@ vi.mock('node:fs', async (importOriginal) => {
       callback(err, fd);
     });
   };
-  const read = (fd: number, buffer: Buffer, offset: number, length: number, position: number, callback: Callback): void => {
+  const read = (
+    fd: number,
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+    callback: Callback,
+  ): void => {
     const failing = failingReads.get(fd);
-    if (failing !== undefined && failing.reads++ > 0) return process.nextTick(callback, fail(failing.code, 'read', failing.path));
+    if (failing !== undefined && failing.reads++ > 0)
+      return process.nextTick(callback, fail(failing.code, 'read', failing.path));
     real.read(fd, buffer, offset, length, position, (err, bytesRead) => callback(err, bytesRead));
   };
   const closeSync = (fd: number): void => {
@@ -94,7 +102,10 @@ describe('small files after the first batch, read by the reader thread', () => {
   const fillers = Array.from({ length: BATCH_NAMES }, (_, i) => `filler-${i}`);
 
   /** A store with the fillers and `files`, and the reader thread replaced by readBatch on this thread. */
-  async function storeWith(files: string[], afterFstat?: (path: string) => void): Promise<Awaited<ReturnType<typeof tempStore>>> {
+  async function storeWith(
+    files: string[],
+    afterFstat?: (path: string) => void,
+  ): Promise<Awaited<ReturnType<typeof tempStore>>> {
     const store = await tempStore({ durability: 'none' });
     for (const name of [...fillers, ...files]) await writeFile(join(store.root, 'new', name), name);
     const fail = (code: string, syscall: string, path: string): never => {

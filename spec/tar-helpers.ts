@@ -18,7 +18,8 @@ export async function archive(entries: ArchiveEntry[]): Promise<Buffer> {
   for (const [header, body] of entries) {
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (header.type === undefined || header.type === 'file' || header.type === 'contiguous-file') pack.entry(header, body ?? '', done);
+      if (header.type === undefined || header.type === 'file' || header.type === 'contiguous-file')
+        pack.entry(header, body ?? '', done);
       else pack.entry(header, done);
     });
   }

@@ -19,7 +19,9 @@ async function round(exports: number): Promise<number> {
   for (let i = 0; i < 4 * BATCH_NAMES; i++) {
     await writeFile(join(store.root, 'new', `seed-${i}`), selfCheckingBody(i % 16 === 0 ? 200_000 : (i * 97) % 3000));
   }
-  const writers = [0, 1].map((tag) => startWorker('crash-writer', { root: store.root, concurrency: 4, maxBytes: 4000, tag }));
+  const writers = [0, 1].map((tag) =>
+    startWorker('crash-writer', { root: store.root, concurrency: 4, maxBytes: 4000, tag }),
+  );
   const consumer = startWorker('consume', { root: store.root });
   await Promise.all(writers.map((writer) => writer.waitFor('started')));
   await consumer.waitFor('ready');

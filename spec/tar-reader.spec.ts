@@ -59,7 +59,11 @@ function countingFs(fault?: Fault, afterFstat?: (path: string) => void): SyncFs 
   const fails = (syscall: Fault['syscall'], path: string): boolean =>
     fault !== undefined && fault.syscall === syscall && path.endsWith(`/${fault.name}`);
   const fail = (syscall: string, path: string): never => {
-    throw Object.assign(new Error(`${fault?.code}: injected, ${syscall} '${path}'`), { code: fault?.code, syscall, path });
+    throw Object.assign(new Error(`${fault?.code}: injected, ${syscall} '${path}'`), {
+      code: fault?.code,
+      syscall,
+      path,
+    });
   };
   return {
     open,
@@ -190,7 +194,10 @@ describe('the reader thread', () => {
     for (let i = 0; i < 4 * BATCH_NAMES; i++) await writeFile(join(store.root, 'new', `f${i}`), 'x');
     await readerThread.stop(); // the export starts a new thread, which takes far longer to start than the spec to stop it
     const stream = store.exportTar('new');
-    const failed = collect(stream).then(() => undefined, (err: unknown) => err);
+    const failed = collect(stream).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     while (readerThread.pending === 0) await new Promise((resolve) => setImmediate(resolve));
     await readerThread.stop();
     expect(await failed).toMatchObject({ code: 'ERR_READER_EXITED' });
@@ -209,7 +216,8 @@ describe('the reader thread', () => {
     const stores: FileStore[] = [];
     for (let s = 0; s < 3; s++) {
       const store = await tempStore({ durability: 'none' });
-      for (let i = 0; i < 4 * BATCH_NAMES; i++) await writeFile(join(store.root, 'new', `s${s}-f${i}`), `store ${s} file ${i}`);
+      for (let i = 0; i < 4 * BATCH_NAMES; i++)
+        await writeFile(join(store.root, 'new', `s${s}-f${i}`), `store ${s} file ${i}`);
       stores.push(store);
     }
     const archives = await Promise.all(stores.map((store) => entriesOf(store.exportTar('new'))));
@@ -233,7 +241,14 @@ describe('the reader thread', () => {
       for await (const chunk of new FileStore(${JSON.stringify(store.root)}).exportTar('new')) entries += chunk.length;
       console.log(JSON.stringify({ refused, bytes: entries }));
     `;
-    const { stdout } = await run(process.execPath, ['--experimental-permission', '--allow-fs-read=*', '--no-warnings', '--input-type=module', '-e', script]);
+    const { stdout } = await run(process.execPath, [
+      '--experimental-permission',
+      '--allow-fs-read=*',
+      '--no-warnings',
+      '--input-type=module',
+      '-e',
+      script,
+    ]);
     expect(JSON.parse(stdout)).toEqual({ refused: 'ERR_ACCESS_DENIED', bytes: count * 1024 + 1024 });
   });
 
@@ -255,18 +270,20 @@ describe('the reader thread', () => {
 const nobody = IS_ROOT ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
 const canDrop = IS_ROOT ? probe([...nobody, 'true']) : { ok: true, reason: '' };
 
-describe.skipIf(!canDrop.ok)(`a file the exporting user may not read${canDrop.ok ? '' : ` (skipped: ${canDrop.reason})`}`, () => {
-  it.each([
-    ['in the first batch (main thread)', 3],
-    ['after the first batch (reader thread)', BATCH_NAMES + 3],
-  ])('destroys the stream with EACCES, syscall open and its path: %s', async (_, position) => {
-    const store = await tempStore({ durability: 'none' });
-    await chmod(join(store.root, '..'), 0o755);
-    const names = Array.from({ length: position + 5 }, (_, i) => `f${String(i).padStart(3, '0')}`);
-    for (const name of names) await writeFile(join(store.root, 'new', name), name, { mode: 0o644 });
-    const secret = names[position] as string;
-    await chmod(join(store.root, 'new', secret), 0o000);
-    const script = `
+describe.skipIf(!canDrop.ok)(
+  `a file the exporting user may not read${canDrop.ok ? '' : ` (skipped: ${canDrop.reason})`}`,
+  () => {
+    it.each([
+      ['in the first batch (main thread)', 3],
+      ['after the first batch (reader thread)', BATCH_NAMES + 3],
+    ])('destroys the stream with EACCES, syscall open and its path: %s', async (_, position) => {
+      const store = await tempStore({ durability: 'none' });
+      await chmod(join(store.root, '..'), 0o755);
+      const names = Array.from({ length: position + 5 }, (_, i) => `f${String(i).padStart(3, '0')}`);
+      for (const name of names) await writeFile(join(store.root, 'new', name), name, { mode: 0o644 });
+      const secret = names[position] as string;
+      await chmod(join(store.root, 'new', secret), 0o000);
+      const script = `
       import { FileStore } from ${JSON.stringify(DIST)};
       try {
         for await (const chunk of new FileStore(${JSON.stringify(store.root)}).exportTar('new', { names: ${JSON.stringify(names)} })) void chunk;
@@ -275,8 +292,9 @@ describe.skipIf(!canDrop.ok)(`a file the exporting user may not read${canDrop.ok
         console.log(JSON.stringify({ code: err.code, syscall: err.syscall, path: err.path }));
       }
     `;
-    const [command = '', ...args] = [...nobody, process.execPath, '--input-type=module', '-e', script];
-    const { stdout } = await run(command, args);
-    expect(JSON.parse(stdout)).toEqual({ code: 'EACCES', syscall: 'open', path: join(store.root, 'new', secret) });
-  });
-});
+      const [command = '', ...args] = [...nobody, process.execPath, '--input-type=module', '-e', script];
+      const { stdout } = await run(command, args);
+      expect(JSON.parse(stdout)).toEqual({ code: 'EACCES', syscall: 'open', path: join(store.root, 'new', secret) });
+    });
+  },
+);

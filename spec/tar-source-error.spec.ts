@@ -16,7 +16,9 @@ async function archive(entries: Array<[string, Buffer]>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-it('rejects with the source error when the source fails while an entry is being committed', { timeout: 10_000 }, async () => {
+it('rejects with the source error when the source fails while an entry is being committed', {
+  timeout: 10_000,
+}, async () => {
   const store = await tempStore({ durability: 'none' });
   const body = await archive([
     ['first', Buffer.from('whole')],

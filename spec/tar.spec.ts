@@ -1,7 +1,19 @@
 // exportTar and importTar, checked against GNU tar, the reader users have.
 import { execFile, spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { appendFile, chmod, mkdir, readdir, readFile, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  chmod,
+  mkdir,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -61,53 +73,56 @@ describe('exportTar', () => {
   it.each([
     ['in the first batch, read on the main thread', 0],
     ['after the first batch, read by the reader thread', BATCH_NAMES],
-  ])('writes an archive GNU tar lists and extracts with the same names, sizes, modes, mtimes and bytes: files %s', async (_, fillers) => {
-    const store = await tempStore({ durability: 'none' });
-    const files = new Map<string, Buffer>([
-      ['empty', Buffer.alloc(0)],
-      ['small', Buffer.from('hello, tar')],
-      ['block', Buffer.alloc(512, 1)],
-      ['block-and-one', Buffer.alloc(513, 2)],
-      ['largest-small', Buffer.alloc(SMALL_FILE_MAX, 3)],
-      ['big', Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 31) % 251))],
-      [LONG_NAME, Buffer.from('long name')],
-      [UNICODE_NAME, Buffer.from('unicode name')],
-      ['no-permissions', Buffer.from('mode 000')],
-      ['epoch', Buffer.from('mtime 0')],
-    ]);
-    for (let i = 0; i < fillers; i++) files.set(`filler-${i}`, Buffer.from(`filler ${i}`));
-    for (const [name, data] of files) await put(store, name, data);
-    await chmod(join(store.root, 'new', 'small'), 0o640);
-    await chmod(join(store.root, 'new', 'no-permissions'), 0o000);
-    const mtime = new Date('2025-03-04T05:06:07Z');
-    await utimes(join(store.root, 'new', 'big'), mtime, mtime);
-    await utimes(join(store.root, 'new', 'small'), mtime, mtime);
-    await utimes(join(store.root, 'new', 'epoch'), 0, 0);
-    const order = [...files.keys()].sort((a, b) => Number(b.startsWith('filler-')) - Number(a.startsWith('filler-')));
-    const exported = (): Readable => store.exportTar('new', { names: order });
+  ])(
+    'writes an archive GNU tar lists and extracts with the same names, sizes, modes, mtimes and bytes: files %s',
+    async (_, fillers) => {
+      const store = await tempStore({ durability: 'none' });
+      const files = new Map<string, Buffer>([
+        ['empty', Buffer.alloc(0)],
+        ['small', Buffer.from('hello, tar')],
+        ['block', Buffer.alloc(512, 1)],
+        ['block-and-one', Buffer.alloc(513, 2)],
+        ['largest-small', Buffer.alloc(SMALL_FILE_MAX, 3)],
+        ['big', Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 31) % 251))],
+        [LONG_NAME, Buffer.from('long name')],
+        [UNICODE_NAME, Buffer.from('unicode name')],
+        ['no-permissions', Buffer.from('mode 000')],
+        ['epoch', Buffer.from('mtime 0')],
+      ]);
+      for (let i = 0; i < fillers; i++) files.set(`filler-${i}`, Buffer.from(`filler ${i}`));
+      for (const [name, data] of files) await put(store, name, data);
+      await chmod(join(store.root, 'new', 'small'), 0o640);
+      await chmod(join(store.root, 'new', 'no-permissions'), 0o000);
+      const mtime = new Date('2025-03-04T05:06:07Z');
+      await utimes(join(store.root, 'new', 'big'), mtime, mtime);
+      await utimes(join(store.root, 'new', 'small'), mtime, mtime);
+      await utimes(join(store.root, 'new', 'epoch'), 0, 0);
+      const order = [...files.keys()].sort((a, b) => Number(b.startsWith('filler-')) - Number(a.startsWith('filler-')));
+      const exported = (): Readable => store.exportTar('new', { names: order });
 
-    const listing = await gnuTar(exported(), ['--numeric-owner', '--full-time', '--utc', '-tv']);
-    const listed = new Map<string, { mode: string; size: number; time: string }>();
-    for (const line of listing.trimEnd().split('\n')) {
-      const match = /^(\S+)\s+\S+\s+(\d+)\s+(\S+ \S+)\s(.*)$/.exec(line);
-      expect(match, line).not.toBeNull();
-      const [, mode = '', size = '', time = '', name = ''] = match ?? [];
-      listed.set(name, { mode, size: Number(size), time });
-    }
-    expect([...listed.keys()]).toEqual(order);
-    for (const [name, data] of files) expect(listed.get(name)?.size).toBe(data.length);
-    expect(listed.get('small')).toMatchObject({ mode: '-rw-r-----', time: '2025-03-04 05:06:07' });
-    expect(listed.get('big')?.time).toBe('2025-03-04 05:06:07');
-    expect(listed.get('no-permissions')?.mode).toBe('----------');
-    expect(listed.get('epoch')?.time).toBe('1970-01-01 00:00:00');
+      const listing = await gnuTar(exported(), ['--numeric-owner', '--full-time', '--utc', '-tv']);
+      const listed = new Map<string, { mode: string; size: number; time: string }>();
+      for (const line of listing.trimEnd().split('\n')) {
+        const match = /^(\S+)\s+\S+\s+(\d+)\s+(\S+ \S+)\s(.*)$/.exec(line);
+        expect(match, line).not.toBeNull();
+        const [, mode = '', size = '', time = '', name = ''] = match ?? [];
+        listed.set(name, { mode, size: Number(size), time });
+      }
+      expect([...listed.keys()]).toEqual(order);
+      for (const [name, data] of files) expect(listed.get(name)?.size).toBe(data.length);
+      expect(listed.get('small')).toMatchObject({ mode: '-rw-r-----', time: '2025-03-04 05:06:07' });
+      expect(listed.get('big')?.time).toBe('2025-03-04 05:06:07');
+      expect(listed.get('no-permissions')?.mode).toBe('----------');
+      expect(listed.get('epoch')?.time).toBe('1970-01-01 00:00:00');
 
-    const out = await tempDir();
-    await gnuTar(exported(), ['-x', '-p', '--no-same-owner', '-C', out]);
-    expect((await readdir(out)).sort()).toEqual([...files.keys()].sort());
-    for (const [name, data] of files) expect(await readFile(join(out, name))).toEqual(data);
-    expect((await stat(join(out, 'small'))).mode & 0o777).toBe(0o640);
-    expect((await stat(join(out, 'big'))).mtime.getTime()).toBe(mtime.getTime());
-  });
+      const out = await tempDir();
+      await gnuTar(exported(), ['-x', '-p', '--no-same-owner', '-C', out]);
+      expect((await readdir(out)).sort()).toEqual([...files.keys()].sort());
+      for (const [name, data] of files) expect(await readFile(join(out, name))).toEqual(data);
+      expect((await stat(join(out, 'small'))).mode & 0o777).toBe(0o640);
+      expect((await stat(join(out, 'big'))).mtime.getTime()).toBe(mtime.getTime());
+    },
+  );
 
   it('keeps mtimes before 1970 and after 2038, which the ustar field cannot hold, in a pax mtime record', async () => {
     const store = await tempStore({ durability: 'none' });
@@ -125,7 +140,8 @@ describe('exportTar', () => {
     for (const [name, [, shown]] of times) expect(listing).toMatch(new RegExp(`${shown} ${name}\n`));
     const out = await tempDir();
     await gnuTar(store.exportTar('new'), ['-x', '-C', out]);
-    for (const [name, [mtime]] of times) expect((await stat(join(out, name))).mtime.getTime(), name).toBe(mtime.getTime());
+    for (const [name, [mtime]] of times)
+      expect((await stat(join(out, name))).mtime.getTime(), name).toBe(mtime.getTime());
   });
 
   it('hands out chunks of its own: a consumer that overwrites the chunks it got does not spoil a later archive', async () => {
@@ -141,7 +157,8 @@ describe('exportTar', () => {
     const store = await tempStore({ durability: 'none' });
     const files = new Map<string, Buffer>();
     // 40 KiB each: about 25 fit the byte budget of a batch, the rest of each batch are streamed here
-    for (let i = 0; i < 3 * BATCH_NAMES; i++) files.set(`mid-${String(i).padStart(3, '0')}`, Buffer.alloc(40 * 1024 + i, i % 251));
+    for (let i = 0; i < 3 * BATCH_NAMES; i++)
+      files.set(`mid-${String(i).padStart(3, '0')}`, Buffer.alloc(40 * 1024 + i, i % 251));
     for (const [name, data] of files) await put(store, name, data);
     const out = await tempDir();
     await gnuTar(store.exportTar('new'), ['-x', '-C', out]);
@@ -199,7 +216,9 @@ describe('exportTar', () => {
         closed = true;
       }
     }
-    await expect(collect(store.exportTar('new', { names: names() }))).rejects.toMatchObject({ code: 'ERR_INVALID_NAME' });
+    await expect(collect(store.exportTar('new', { names: names() }))).rejects.toMatchObject({
+      code: 'ERR_INVALID_NAME',
+    });
     await vi.waitFor(() => expect(closed).toBe(true));
   });
 
@@ -256,7 +275,9 @@ describe('exportTar', () => {
   it('destroys the stream with ERR_INVALID_NAME for an invalid name in names', async () => {
     const store = await tempStore({ durability: 'none' });
     await put(store, 'a', 'a');
-    await expect(collect(store.exportTar('new', { names: ['a', '../etc'] }))).rejects.toMatchObject({ code: 'ERR_INVALID_NAME' });
+    await expect(collect(store.exportTar('new', { names: ['a', '../etc'] }))).rejects.toMatchObject({
+      code: 'ERR_INVALID_NAME',
+    });
   });
 
   it('destroys the stream with ENOENT when the store is missing', async () => {
@@ -437,7 +458,11 @@ describe('importTar', () => {
     for (const [what, entry] of hostile) {
       it(what, async () => {
         const { store, parent, sentinel } = await storeWithSentinel();
-        const bytes = await archive([[{ name: 'first' }, 'first'], [entry(sentinel), 'payload'], [{ name: 'after' }, 'after']]);
+        const bytes = await archive([
+          [{ name: 'first' }, 'first'],
+          [entry(sentinel), 'payload'],
+          [{ name: 'after' }, 'after'],
+        ]);
         const err = await rejection(store.importTar(Readable.from([bytes])));
         expect(err).toMatchObject({ code: 'ERR_UNSAFE_ENTRY', committed: ['first'] });
         expect(await namesIn(store, 'new')).toEqual(['first']);
@@ -456,7 +481,11 @@ describe('importTar', () => {
 
   describe('a truncated or corrupt archive', () => {
     async function threeFiles(): Promise<{ bytes: Buffer; secondDataStart: number; thirdHeaderStart: number }> {
-      const bytes = await archive([[{ name: 'a' }, 'a'.repeat(600)], [{ name: 'b' }, 'b'.repeat(5000)], [{ name: 'c' }, 'c']]);
+      const bytes = await archive([
+        [{ name: 'a' }, 'a'.repeat(600)],
+        [{ name: 'b' }, 'b'.repeat(5000)],
+        [{ name: 'c' }, 'c'],
+      ]);
       // a: header 512 + data 1024; b: header 512 + data 5120; then c's header
       return { bytes, secondDataStart: 512 + 1024 + 512, thirdHeaderStart: 512 + 1024 + 512 + 5120 };
     }
@@ -497,7 +526,9 @@ describe('importTar', () => {
 
     it('that is empty or not a tar at all rejects with ERR_CORRUPT_ARCHIVE', async () => {
       const store = await tempStore({ durability: 'none' });
-      await expect(store.importTar(Readable.from([Buffer.alloc(0)]))).rejects.toMatchObject({ code: 'ERR_CORRUPT_ARCHIVE' });
+      await expect(store.importTar(Readable.from([Buffer.alloc(0)]))).rejects.toMatchObject({
+        code: 'ERR_CORRUPT_ARCHIVE',
+      });
       await expect(store.importTar(Readable.from([Buffer.alloc(4096, 'not a tar ')]))).rejects.toMatchObject({
         code: 'ERR_CORRUPT_ARCHIVE',
       });
@@ -520,7 +551,10 @@ describe('importTar', () => {
 
   it('rejects with the source error when the source fails, leaving tmp empty', async () => {
     const store = await tempStore({ durability: 'none' });
-    const bytes = await archive([[{ name: 'a' }, 'a'], [{ name: 'b' }, Buffer.alloc(100_000)]]);
+    const bytes = await archive([
+      [{ name: 'a' }, 'a'],
+      [{ name: 'b' }, Buffer.alloc(100_000)],
+    ]);
     const failure = Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
     const source = new Readable({ read() {} });
     const done = store.importTar(source);
@@ -536,7 +570,11 @@ describe('importTar', () => {
   it('fails with EEXIST on a name collision unless overwrite', async () => {
     const store = await tempStore({ durability: 'none' });
     await put(store, 'b', 'old');
-    const bytes = await archive([[{ name: 'a' }, 'new a'], [{ name: 'b' }, 'new b'], [{ name: 'c' }, 'new c']]);
+    const bytes = await archive([
+      [{ name: 'a' }, 'new a'],
+      [{ name: 'b' }, 'new b'],
+      [{ name: 'c' }, 'new c'],
+    ]);
     const err = await rejection(store.importTar(Readable.from([bytes])));
     expect(err).toMatchObject({ code: 'EEXIST', committed: ['a'] });
     expect(await readFile(join(store.root, 'new', 'b'), 'utf8')).toBe('old');
@@ -549,7 +587,10 @@ describe('importTar', () => {
 
   it('fails with EEXIST when one archive holds a name twice', async () => {
     const store = await tempStore({ durability: 'none' });
-    const bytes = await archive([[{ name: 'a' }, 'first'], [{ name: './a' }, 'second']]);
+    const bytes = await archive([
+      [{ name: 'a' }, 'first'],
+      [{ name: './a' }, 'second'],
+    ]);
     await expect(store.importTar(Readable.from([bytes]))).rejects.toMatchObject({ code: 'EEXIST', committed: ['a'] });
     expect(await readFile(join(store.root, 'new', 'a'), 'utf8')).toBe('first');
   });
@@ -561,7 +602,9 @@ describe('importTar', () => {
       code: 'ERR_INVALID_OPTION',
       committed: [],
     });
-    await expect(store.importTar(Readable.from([bytes]), { overwrite: 'yes' as unknown as boolean })).rejects.toMatchObject({
+    await expect(
+      store.importTar(Readable.from([bytes]), { overwrite: 'yes' as unknown as boolean }),
+    ).rejects.toMatchObject({
       code: 'ERR_INVALID_OPTION',
     });
     await expect(store.importTar(bytes as unknown as Readable)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });

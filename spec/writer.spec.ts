@@ -4,7 +4,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import pump from 'pump';
 import { describe, expect, it, vi } from 'vitest';
-import { FileWriter } from '../lib/index.js';
+import type { FileWriter } from '../lib/index.js';
 import { namesIn, tempStore } from './helpers.js';
 
 function openFds(): Promise<string[]> {

@@ -26,13 +26,18 @@ export function requestBody(ctx: RequestContext): Transform {
   const { req, res, maxBytes } = ctx;
   const length = req.headers['content-length'];
   if (length !== undefined && Number(length) > maxBytes) {
-    throw new HttpError(413, 'ERR_BODY_TOO_LARGE', `the body of ${length} bytes is larger than the limit of ${maxBytes} bytes`);
+    throw new HttpError(
+      413,
+      'ERR_BODY_TOO_LARGE',
+      `the body of ${length} bytes is larger than the limit of ${maxBytes} bytes`,
+    );
   }
   if (ctx.expectsContinue) res.writeContinue();
   const limiter = new ByteLimit(maxBytes);
   req.on('error', (err) => limiter.destroy(err));
   req.on('close', () => {
-    if (!req.complete) limiter.destroy(Object.assign(new Error('the client aborted the request'), { code: 'ECONNRESET' }));
+    if (!req.complete)
+      limiter.destroy(Object.assign(new Error('the client aborted the request'), { code: 'ECONNRESET' }));
   });
   req.pipe(limiter);
   return limiter;

@@ -58,7 +58,12 @@ export class UsageError extends Error {
 /** Parses a non-negative integer option, or throws {@link UsageError}. */
 export function integerOption(value: string | boolean | undefined, option: string, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
+  if (
+    typeof value !== 'string' ||
+    !/^\d+$/.test(value) ||
+    Number(value) < min ||
+    !Number.isSafeInteger(Number(value))
+  ) {
     throw new UsageError(`--${option} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
   }
   return Number(value);

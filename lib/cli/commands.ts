@@ -15,5 +15,8 @@ import { serve } from './commands/serve.js';
 
 /** Every command, by name. */
 export const commands: ReadonlyMap<string, Command> = new Map(
-  [prepare, put, ls, cat, mv, claim, rm, exportArea, importArchive, consume, clean, serve].map((command) => [command.name, command]),
+  [prepare, put, ls, cat, mv, claim, rm, exportArea, importArchive, consume, clean, serve].map((command) => [
+    command.name,
+    command,
+  ]),
 );

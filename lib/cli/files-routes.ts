@@ -81,7 +81,12 @@ async function remove({ store, res, params }: RequestContext): Promise<void> {
 
 async function claim({ store, res, params }: RequestContext): Promise<void> {
   const name = params.name as string;
-  if (!(await store.claim(name))) throw new HttpError(409, 'ERR_CLAIM_LOST', 'the file is not in new/: another client claimed it, or it never was there');
+  if (!(await store.claim(name)))
+    throw new HttpError(
+      409,
+      'ERR_CLAIM_LOST',
+      'the file is not in new/: another client claimed it, or it never was there',
+    );
   sendJson(res, 200, { name }, { location: fileLocation('cur', name) });
 }
 

@@ -48,7 +48,10 @@ const STATUS_BY_CODE: Record<string, number> = {
  * The status, code and message an error is answered with, and the names
  * committed before it when it carries them (a failed `importTar`).
  */
-export function describeError(err: unknown, root: string): { status: number; code: string; message: string; committed?: string[] } {
+export function describeError(
+  err: unknown,
+  root: string,
+): { status: number; code: string; message: string; committed?: string[] } {
   const { code, message, committed } = err as { code?: unknown; message?: unknown; committed?: unknown };
   const text = typeof message === 'string' ? message.split(`${root}/`).join('') : String(err);
   const extra = Array.isArray(committed) ? { committed: committed as string[] } : {};
@@ -58,7 +61,12 @@ export function describeError(err: unknown, root: string): { status: number; cod
 }
 
 /** Sends `body` as JSON with `status`. */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, {
     ...headers,

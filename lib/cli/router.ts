@@ -67,7 +67,11 @@ export class Router {
       allowed.add(route.method);
     }
     if (allowed.size === 0) throw new HttpError(404, 'ERR_NOT_FOUND', `no such endpoint: ${rawPath}`);
-    const error = new HttpError(405, 'ERR_METHOD_NOT_ALLOWED', `${method} is not allowed here (allowed: ${[...allowed].join(', ')})`);
+    const error = new HttpError(
+      405,
+      'ERR_METHOD_NOT_ALLOWED',
+      `${method} is not allowed here (allowed: ${[...allowed].join(', ')})`,
+    );
     throw Object.assign(error, { allow: [...allowed].join(', ') });
   }
 }

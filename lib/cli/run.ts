@@ -41,11 +41,19 @@ export async function run(argv: string[], io: Io): Promise<number> {
     const { min, max } = command.args;
     if (positionals.length < min || positionals.length > max) {
       const expected = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
-      throw new UsageError(`${command.name} takes ${expected} argument${max === 1 ? '' : 's'}, got ${positionals.length} (usage: ${PROGRAM} ${command.name} ${command.usage})`);
+      throw new UsageError(
+        `${command.name} takes ${expected} argument${max === 1 ? '' : 's'}, got ${positionals.length} (usage: ${PROGRAM} ${command.name} ${command.usage})`,
+      );
     }
     const dashes = tokens.findIndex((token) => token.kind === 'option-terminator');
-    const afterDoubleDash = dashes === -1 ? [] : tokens.slice(dashes + 1).flatMap((token) => (token.kind === 'positional' ? [token.value] : []));
-    return await command.run({ positionals, values: values as Record<string, string | boolean | undefined>, afterDoubleDash }, io);
+    const afterDoubleDash =
+      dashes === -1
+        ? []
+        : tokens.slice(dashes + 1).flatMap((token) => (token.kind === 'positional' ? [token.value] : []));
+    return await command.run(
+      { positionals, values: values as Record<string, string | boolean | undefined>, afterDoubleDash },
+      io,
+    );
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EPIPE') return 1;
     io.stderr.write(`${errorLine(err)}\n`);

@@ -79,8 +79,10 @@ export function createServer(store: FileStore, options: ServerOptions = {}): Ser
     keepAliveTimeout = 5_000,
     onError,
   } = options;
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
-  if (token !== undefined && (typeof token !== 'string' || token === '')) throw new TypeError('token must be a non-empty string');
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0)
+    throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
+  if (token !== undefined && (typeof token !== 'string' || token === ''))
+    throw new TypeError('token must be a non-empty string');
   const expected = token === undefined ? null : hash(`Bearer ${token}`);
   const routes: Route[] = [...filesRoutes, ...tarRoutes];
   const router = new Router(routes);
@@ -112,7 +114,12 @@ export function createServer(store: FileStore, options: ServerOptions = {}): Ser
     if (status === 401) headers['www-authenticate'] = 'Bearer realm="maildir-filestore"';
     const allow = (err as { allow?: unknown }).allow;
     if (typeof allow === 'string') headers.allow = allow;
-    sendJson(res, status, { error: committed === undefined ? { code, message } : { code, message, committed } }, headers);
+    sendJson(
+      res,
+      status,
+      { error: committed === undefined ? { code, message } : { code, message, committed } },
+      headers,
+    );
     discardBody(req);
   };
 

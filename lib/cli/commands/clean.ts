@@ -37,7 +37,9 @@ export function durationOption(value: string | boolean | undefined, option: stri
   const match = typeof value === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value) : null;
   const ms = match === null ? NaN : Number(match[1]) * (UNITS[match[2] ?? 'ms'] as number);
   if (!Number.isFinite(ms)) {
-    throw new UsageError(`--${option} must be a duration like 90s, 15m, 36h, 2d or milliseconds, got ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `--${option} must be a duration like 90s, 15m, 36h, 2d or milliseconds, got ${JSON.stringify(value)}`,
+    );
   }
   return ms;
 }

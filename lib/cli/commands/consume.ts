@@ -53,7 +53,9 @@ could not be started, or the store failed, 2 usage error (e.g. no CMD).`,
     const pollInterval = integerOption(values['poll-interval'], 'poll-interval', 1000, 1);
     const [file, ...args] = afterDoubleDash;
     if (file === undefined || positionals.length - afterDoubleDash.length !== 1) {
-      throw new UsageError(`consume takes DIR, then -- and the command to run (usage: ${PROGRAM} consume ${consume.usage})`);
+      throw new UsageError(
+        `consume takes DIR, then -- and the command to run (usage: ${PROGRAM} consume ${consume.usage})`,
+      );
     }
     const store = new FileStore(positionals[0] as string);
     const runner = new Runner(file, args, store, io);
@@ -115,13 +117,17 @@ class Runner {
         (err: NodeJS.ErrnoException) => `left in cur/ (moving it back to new/ failed: ${err.code ?? err.message})`,
       );
       const { code } = ended as NodeJS.ErrnoException;
-      this.#io.stderr.write(`${errorLine({ code, message: `cannot run ${JSON.stringify(this.#file)} (${ended.message}); ${name} ${where}` })}\n`);
+      this.#io.stderr.write(
+        `${errorLine({ code, message: `cannot run ${JSON.stringify(this.#file)} (${ended.message}); ${name} ${where}` })}\n`,
+      );
       return false;
     }
     if (ended.code !== 0) {
       this.#failed = true;
       const how = ended.signal === null ? `exited with status ${ended.code}` : `was killed by ${ended.signal}`;
-      this.#io.stderr.write(`${errorLine({ code: 'ERR_COMMAND_FAILED', message: `${this.#file} ${how} on ${name}, left in cur/` })}\n`);
+      this.#io.stderr.write(
+        `${errorLine({ code: 'ERR_COMMAND_FAILED', message: `${this.#file} ${how} on ${name}, left in cur/` })}\n`,
+      );
     }
     return true;
   }

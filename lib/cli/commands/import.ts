@@ -38,7 +38,8 @@ Options:
   },
   args: { min: 1, max: 2 },
   async run({ positionals: [dir, area = 'new'], values }, io) {
-    if (area !== 'new' && area !== 'cur') throw new UsageError(`import AREA must be new or cur, got ${JSON.stringify(area)}`);
+    if (area !== 'new' && area !== 'cur')
+      throw new UsageError(`import AREA must be new or cur, got ${JSON.stringify(area)}`);
     if ((io.stdin as { isTTY?: boolean }).isTTY === true) {
       throw new UsageError('refusing to read a tar archive from a terminal: redirect standard input (< in.tar)');
     }
@@ -64,6 +65,12 @@ Options:
 
 async function printNames(stdout: Writable, names: string[]): Promise<void> {
   for (let i = 0; i < names.length; i += BATCH) {
-    await writeOut(stdout, names.slice(i, i + BATCH).map((name) => `${escapeName(name)}\n`).join(''));
+    await writeOut(
+      stdout,
+      names
+        .slice(i, i + BATCH)
+        .map((name) => `${escapeName(name)}\n`)
+        .join(''),
+    );
   }
 }

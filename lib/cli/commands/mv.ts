@@ -14,7 +14,9 @@ Options:
   options: { overwrite: { type: 'boolean' } },
   args: { min: 4, max: 4 },
   async run({ positionals: [dir, name, from, to], values }) {
-    await new FileStore(dir as string).move(name as string, from as Area, to as Area, { overwrite: values.overwrite === true });
+    await new FileStore(dir as string).move(name as string, from as Area, to as Area, {
+      overwrite: values.overwrite === true,
+    });
     return 0;
   },
 };
