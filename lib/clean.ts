@@ -8,9 +8,9 @@
  */
 import { lstat, unlink } from 'node:fs/promises';
 import { FileStoreError } from './errors.js';
-import type { FileStore } from './store.js';
+import type { Entry } from './listing.js';
 
-/** Options of {@link FileStore.clean}. */
+/** Options of `FileStore.clean()`. */
 export interface CleanOptions {
   /**
    * Remove files in `tmp/` whose last modification is more than this many
@@ -24,12 +24,12 @@ export interface CleanOptions {
 export const DEFAULT_CLEAN_AGE = 36 * 60 * 60 * 1000;
 
 /**
- * Removes the files of `store`'s `tmp/` last modified more than `olderThan`
+ * Removes the files of `tmp/` (listed by `entries`) last modified more than `olderThan`
  * ms ago, except the paths in `live`, and resolves with their names.
  * Rejects with `ERR_INVALID_OPTION` for a bad option, before touching a file.
  */
 export async function cleanTmp(
-  store: FileStore,
+  entries: AsyncIterable<Entry>,
   live: ReadonlySet<string>,
   options: CleanOptions = {},
 ): Promise<string[]> {
@@ -42,7 +42,7 @@ export async function cleanTmp(
   }
   const cutoff = Date.now() - olderThan;
   const removed: string[] = [];
-  for await (const { name, path } of store.list('tmp')) {
+  for await (const { name, path } of entries) {
     if (live.has(path)) continue;
     const stats = await lstat(path).catch(ignoreMissing);
     if (stats === null || stats.isDirectory() || stats.mtimeMs >= cutoff) continue;

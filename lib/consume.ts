@@ -13,11 +13,20 @@
  * signal: an idle follower costs one directory read per interval.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
 import { FileStoreError } from './errors.js';
-import type { Entry, FileStore } from './store.js';
+import type { Entry } from './listing.js';
 
-/** Options of {@link FileStore.consume}. */
+/** What the claim loop needs of a store: its `new/` directory, a listing of it and a claim. */
+export interface ClaimSource {
+  /** The absolute path of `new/`, watched in follow mode. */
+  readonly newDir: string;
+  /** The entries of `new/`, streamed. */
+  listNew(): AsyncIterable<Entry>;
+  /** Claims `name`: its entry in `cur/` when this caller won, `null` when another did. */
+  claim(name: string): Promise<Entry | null>;
+}
+
+/** Options of `FileStore.consume()`. */
 export interface ConsumeOptions {
   /**
    * Keep waiting for new files once `new/` is drained, until `signal` aborts
@@ -47,11 +56,11 @@ export const CONSUME_BATCH_SIZE = 1024;
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
 /**
- * Claims the files of `store`'s `new/` one by one and yields each file this
+ * Claims the files of `source`'s `new/` one by one and yields each file this
  * caller won, already moved to `cur/`. Validates the options synchronously.
  * @throws FileStoreError `ERR_INVALID_OPTION`, synchronously.
  */
-export function consumeStore(store: FileStore, options: ConsumeOptions = {}): AsyncIterableIterator<Entry> {
+export function consumeStore(source: ClaimSource, options: ConsumeOptions = {}): AsyncIterableIterator<Entry> {
   if (options === null || typeof options !== 'object') {
     throw new FileStoreError('ERR_INVALID_OPTION', 'consume options must be an object');
   }
@@ -68,38 +77,39 @@ export function consumeStore(store: FileStore, options: ConsumeOptions = {}): As
       `option pollInterval must be a number of milliseconds in (0, ${MAX_TIMER_DELAY}]`,
     );
   }
-  return follow ? followNew(store, signal, pollInterval) : drainNew(store, signal);
+  return follow ? followNew(source, signal, pollInterval) : drainNew(source, signal);
 }
 
 /** One pass over `new/`: batches in directory order, each batch in name order. */
-async function* drainNew(store: FileStore, signal: AbortSignal | undefined): AsyncGenerator<Entry> {
+async function* drainNew(source: ClaimSource, signal: AbortSignal | undefined): AsyncGenerator<Entry> {
   let batch: string[] = [];
-  for await (const { name } of store.list('new')) {
+  for await (const { name } of source.listNew()) {
     batch.push(name);
     if (batch.length === CONSUME_BATCH_SIZE) {
-      if (!(yield* claimEach(store, batch, signal))) return;
+      if (!(yield* claimEach(source, batch, signal))) return;
       batch = [];
     }
   }
-  yield* claimEach(store, batch, signal);
+  yield* claimEach(source, batch, signal);
 }
 
 /** Claims `names` in name order; returns false when `signal` stopped it. */
 async function* claimEach(
-  store: FileStore,
+  source: ClaimSource,
   names: string[],
   signal: AbortSignal | undefined,
 ): AsyncGenerator<Entry, boolean> {
   names.sort();
   for (const name of names) {
     if (signal?.aborted) return false;
-    if (await store.claim(name)) yield { name, area: 'cur', path: store.path(name, 'cur') };
+    const claimed = await source.claim(name);
+    if (claimed !== null) yield claimed;
   }
   return !signal?.aborted;
 }
 
 async function* followNew(
-  store: FileStore,
+  source: ClaimSource,
   signal: AbortSignal | undefined,
   pollInterval: number,
 ): AsyncGenerator<Entry> {
@@ -112,7 +122,7 @@ async function* followNew(
     wake = null;
     resolve?.();
   };
-  let watcher = watchDirectory(join(store.root, 'new'), notify, () => {
+  let watcher = watchDirectory(source.newDir, notify, () => {
     watcher = null;
   });
   // Released at once on abort, so an iterator abandoned after the abort keeps nothing alive.
@@ -126,7 +136,7 @@ async function* followNew(
   try {
     while (!signal?.aborted) {
       changed = false;
-      yield* drainNew(store, signal);
+      yield* drainNew(source, signal);
       if (changed || signal?.aborted) continue;
       await new Promise<void>((resolve) => {
         wake = resolve;

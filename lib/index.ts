@@ -9,5 +9,3 @@ export type { Area } from './names.js';
 export type { Durability } from './durability.js';
 export type { ConsumeOptions } from './consume.js';
 export type { CleanOptions } from './clean.js';
-export { createServer } from './cli/server.js';
-export type { ServerOptions } from './cli/server.js';

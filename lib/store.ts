@@ -253,7 +253,8 @@ export class FileStore {
    * @throws FileStoreError `ERR_INVALID_AREA` or `ERR_INVALID_OPTION`, synchronously.
    */
   exportTar(area: Area, options?: ExportTarOptions): Readable {
-    return exportTar(this, area, options);
+    assertArea(area);
+    return exportTar(this.#areaDirs[area], () => entryNames(this.list(area)), options);
   }
 
   /**
@@ -283,7 +284,14 @@ export class FileStore {
    * @throws FileStoreError `ERR_INVALID_OPTION`, synchronously.
    */
   consume(options?: ConsumeOptions): AsyncIterableIterator<Entry> {
-    return consumeStore(this, options);
+    return consumeStore(
+      {
+        newDir: this.#areaDirs.new,
+        listNew: () => this.list('new'),
+        claim: async (name) => ((await this.claim(name)) ? { name, area: 'cur', path: this.path(name, 'cur') } : null),
+      },
+      options,
+    );
   }
 
   /**
@@ -293,7 +301,7 @@ export class FileStore {
    * with `ERR_INVALID_OPTION` for a bad option, before touching a file.
    */
   clean(options?: CleanOptions): Promise<string[]> {
-    return cleanTmp(this, liveTmpPaths, options);
+    return cleanTmp(this.list('tmp'), liveTmpPaths, options);
   }
 }
 
@@ -303,6 +311,10 @@ function booleanOption(value: unknown, option: string, fallback: boolean): boole
     throw new FileStoreError('ERR_INVALID_OPTION', `option ${option} must be a boolean`);
   }
   return value;
+}
+
+async function* entryNames(entries: AsyncIterable<Entry>): AsyncGenerator<string> {
+  for await (const entry of entries) yield entry.name;
 }
 
 async function lstatOrNull(path: string) {

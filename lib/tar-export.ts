@@ -23,12 +23,11 @@
  * while it is read never yields a corrupt archive.
  */
 import { closeSync, constants, fstatSync, open, read, type Stats } from 'node:fs';
-import { join, sep } from 'node:path';
+import { sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { FileStoreError } from './errors.js';
-import { assertArea, assertName, type Area } from './names.js';
-import type { FileStore } from './store.js';
+import { assertName } from './names.js';
 import { BLOCK_SIZE, fileHeader, padding, ZEROS } from './tar-header.js';
 import {
   BATCH_NAMES,
@@ -40,13 +39,13 @@ import {
   type ErrorInfo,
 } from './tar-reader.js';
 
-/** Options of {@link FileStore.exportTar}. */
+/** Options of `FileStore.exportTar()`. */
 export interface ExportTarOptions {
   /**
    * The names to export, in this order, instead of every file of the area.
    * Each is validated when its turn comes; an invalid one destroys the stream
    * with `ERR_INVALID_NAME`.
-   * @default every file of the area, as {@link FileStore.list} yields them
+   * @default every file of the area, as `FileStore.list()` yields them
    */
   names?: Iterable<string> | AsyncIterable<string>;
 }
@@ -69,23 +68,21 @@ function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
   });
 }
 
-/** The tar stream of {@link FileStore.exportTar}. */
-export function exportTar(store: FileStore, area: Area, options: ExportTarOptions = {}): Readable {
-  assertArea(area);
+/**
+ * The tar stream of `FileStore.exportTar()`: the files of the area directory
+ * `dir`, named by `options.names` or else by `listed` (the area's listing).
+ */
+export function exportTar(dir: string, listed: () => AsyncIterable<string>, options: ExportTarOptions = {}): Readable {
   const { names } = options;
   if (names !== undefined && !isIterable(names)) {
     throw new FileStoreError('ERR_INVALID_OPTION', 'option names must be an iterable or async iterable of strings');
   }
   const out = new Archive();
-  writeArchive(join(store.root, area), names ?? areaNames(store, area), out).then(
+  writeArchive(dir, names ?? listed(), out).then(
     () => out.finish(),
     (err: unknown) => out.destroy(err as Error),
   );
   return out;
-}
-
-async function* areaNames(store: FileStore, area: Area): AsyncGenerator<string> {
-  for await (const entry of store.list(area)) yield entry.name;
 }
 
 /** The archive as the loop writes it: a readable stream it pushes into, waiting while the consumer has enough. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Router } from '../lib/cli/router.js';
+import { Router } from '../lib/server/router.js';
 
 const noop = async (): Promise<void> => {};
 const router = new Router([

@@ -5,7 +5,8 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect } from 'vitest';
-import { createServer, type FileStore, type ServerOptions } from '../lib/index.js';
+import type { FileStore } from '../lib/index.js';
+import { createServer, type ServerOptions } from '../lib/server/index.js';
 import { completion } from './cli-helpers.js';
 import { tempStore } from './helpers.js';
 

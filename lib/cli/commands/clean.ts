@@ -1,6 +1,7 @@
 import { FileStore } from '../../index.js';
 import { UsageError, type Command } from '../command.js';
-import { escapeName, writeOut } from '../output.js';
+import { writeOut } from '../../write-out.js';
+import { escapeName } from '../output.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

@@ -1,6 +1,7 @@
 import { FileStore, type Area } from '../../index.js';
 import type { Command } from '../command.js';
-import { escapeName, writeOut } from '../output.js';
+import { writeOut } from '../../write-out.js';
+import { escapeName } from '../output.js';
 
 const BATCH = 256;
 

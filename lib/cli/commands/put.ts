@@ -1,7 +1,8 @@
 import { pipeline } from 'node:stream/promises';
 import { FileStore, type Durability } from '../../index.js';
 import { UsageError, type Command } from '../command.js';
-import { escapeName, writeOut } from '../output.js';
+import { writeOut } from '../../write-out.js';
+import { escapeName } from '../output.js';
 
 /** `put DIR [NAME]`: stores standard input as one committed file. */
 export const put: Command = {

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { FileStore, createServer } from '../../index.js';
+import { FileStore } from '../../index.js';
+import { createServer } from '../../server/index.js';
 import { UsageError, integerOption, type Command } from '../command.js';
 import { durabilityOption } from './put.js';
 import { errorLine } from '../output.js';

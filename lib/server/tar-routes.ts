@@ -1,7 +1,8 @@
 /** The tar endpoints: `GET /export/AREA.tar` streams an area, `POST /import?area=AREA` takes an archive. */
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { FileStoreError, type Area } from '../index.js';
+import { FileStoreError } from '../errors.js';
+import type { Area } from '../names.js';
 import { requestBody } from './body.js';
 import { sendJson } from './http-error.js';
 import { booleanParam, type RequestContext, type Route } from './router.js';

@@ -5,7 +5,7 @@
  * name. A parameter may carry a literal suffix (`/export/:area.tar`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FileStore } from '../index.js';
+import type { FileStore } from '../store.js';
 import { HttpError } from './http-error.js';
 
 /** What a route handler gets. */

@@ -10,7 +10,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { FileStore } from '../index.js';
+import type { FileStore } from '../store.js';
 import { discardBody } from './body.js';
 import { filesRoutes } from './files-routes.js';
 import { HttpError, describeError, sendJson } from './http-error.js';

@@ -2,10 +2,10 @@
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import type { Area } from '../index.js';
+import type { Area } from '../names.js';
 import { requestBody } from './body.js';
 import { HttpError, sendJson } from './http-error.js';
-import { writeOut } from './output.js';
+import { writeOut } from '../write-out.js';
 import { booleanParam, type RequestContext, type Route } from './router.js';
 
 const LIST_BATCH = 256;
