@@ -9,11 +9,12 @@ import { errorLine } from '../output.js';
 /** `serve [DIR]`: the HTTP upload server. */
 export const serve: Command = {
   name: 'serve',
-  usage: '[DIR] [--port 8080] [--host 127.0.0.1] [--max-bytes N] [--token T]',
+  usage: '[DIR] [--port 8080] [--host 127.0.0.1] [--max-bytes N] [--token T] [--durability MODE]',
   summary: 'serve the store DIR (default ./data) over HTTP',
   help: `Prepares DIR (default ./data) and serves it over HTTP until SIGINT or
 SIGTERM; a second signal cuts the uploads still running (their tmp/ files
-are removed). Prints "listening on http://HOST:PORT/" on stderr once bound.
+are removed). Prints "maildir-filestore: serving ROOT on http://HOST:PORT/"
+on stderr once bound (ROOT is DIR's absolute path).
 
 Options:
   --port N             TCP port, 0 for any free one (default: 8080)
