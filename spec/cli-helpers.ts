@@ -1,8 +1,8 @@
-// Running the compiled CLI and server as child processes, reading the README's shell examples, and raw HTTP.
+// Running the compiled CLI and server as child processes, reading the docs' shell examples, and raw HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { docBlock } from './doc-blocks.js';
 
 /** The compiled `maildir-filestore` executable (built by `npm test` before vitest runs). */
 export const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
@@ -91,12 +91,9 @@ export async function serveChild(
   };
 }
 
-/** The shell block that follows `<!-- marker -->` in the README. */
+/** The shell block that follows `<!-- marker -->` in the README or docs/. */
 export async function readmeBlock(marker: string): Promise<string> {
-  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
-  const match = new RegExp(`<!-- ${marker} -->\\n\`\`\`sh\\n([\\s\\S]*?)\`\`\``).exec(readme);
-  if (!match) throw new Error(`no sh block after <!-- ${marker} --> in README.md`);
-  return match[1] as string;
+  return docBlock(marker, 'sh');
 }
 
 /** Opens a raw connection, writes `data`, and resolves to what the server sent: up to a JSON answer's end, or until it closed. */

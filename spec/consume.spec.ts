@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { describe, expect, it, vi } from 'vitest';
 import { FileStore, type Entry } from '../lib/index.js';
+import { docBlock } from './doc-blocks.js';
 import { DIST, namesIn, tempDir, tempStore } from './helpers.js';
 
 // fs.watch, replaced by a watcher that never reports anything while `suppress` is set.
@@ -351,10 +352,7 @@ console.log('seen', seen);
 });
 
 it('runs the README consume example', { timeout: 30_000 }, async () => {
-  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
-  const block = /<!-- readme-consume -->\n```js\n([\s\S]*?)```/.exec(readme)?.[1];
-  expect(block).toBeDefined();
-  const script = (block as string).replace("from 'maildir-filestore'", `from ${JSON.stringify(DIST)}`);
+  const script = docBlock('readme-consume', 'js').replace("from 'maildir-filestore'", `from ${JSON.stringify(DIST)}`);
   const cwd = await tempDir();
   const store = new FileStore(join(cwd, 'queue'), { durability: 'none' });
   await store.prepare();

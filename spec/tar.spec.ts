@@ -21,6 +21,7 @@ import { promisify } from 'node:util';
 import type { Header } from 'tar-stream';
 import { describe, expect, it, vi } from 'vitest';
 import type { FileStore, ImportTarError } from '../lib/index.js';
+import { docBlock } from './doc-blocks.js';
 import { DIST, namesIn, tempDir, tempStore } from './helpers.js';
 import { archive, collect, openFilesUnder } from './tar-helpers.js';
 import { BATCH_NAMES, SMALL_FILE_MAX } from '../lib/tar-reader.js';
@@ -629,14 +630,12 @@ describe('importTar', () => {
 });
 
 it('runs the README tar example as written', async () => {
-  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
-  const example = /<!-- readme-tar -->\s*```js\n([\s\S]*?)```/.exec(readme)?.[1];
-  expect(example).toBeDefined();
+  const example = docBlock('readme-tar', 'js');
   const cwd = await tempDir();
   await mkdir(join(cwd, 'queue', 'cur'), { recursive: true });
   await writeFile(join(cwd, 'queue', 'cur', 'report.txt'), 'done');
   const script = join(cwd, 'example.mjs');
-  await writeFile(script, (example as string).replaceAll("'maildir-filestore'", JSON.stringify(DIST)));
+  await writeFile(script, example.replaceAll("'maildir-filestore'", JSON.stringify(DIST)));
   const { stdout } = await run(process.execPath, [script], { cwd });
   expect(stdout).toBe("[ 'report.txt' ]\n");
   expect(await readFile(join(cwd, 'archive', 'new', 'report.txt'), 'utf8')).toBe('done');
