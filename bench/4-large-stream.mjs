@@ -8,7 +8,7 @@ import { fmt, peakRssMB, ratio, withDir } from './harness.mjs';
 
 export const title = 'One large stream: create() against fs.createWriteStream';
 
-const DIST = new URL('../dist/index.js', import.meta.url).href;
+const LIB = 'maildir-filestore'; // the built package, through the exports map (self-reference)
 const CHUNK = 64 * 1024;
 
 /** Contender (runs in a child): pipes `bytes` of 64 KiB chunks into one file. */
@@ -25,7 +25,7 @@ export async function streamFile({ contender, dir, bytes }) {
   });
   let sink;
   if (contender === 'maildir-filestore') {
-    const { FileStore } = await import(DIST);
+    const { FileStore } = await import(LIB);
     const store = new FileStore(dir, { durability: 'none' });
     await store.prepare();
     sink = store.create();

@@ -7,7 +7,7 @@ import { fmt, peakRssMB, ratio, withDir } from './harness.mjs';
 
 export const title = 'list() of a large area against one fs.promises.readdir';
 
-const DIST = new URL('../dist/index.js', import.meta.url).href;
+const LIB = 'maildir-filestore'; // the built package, through the exports map (self-reference)
 
 /**
  * Contender (runs in a child with --expose-gc): counts the entries of `new/`,
@@ -15,7 +15,7 @@ const DIST = new URL('../dist/index.js', import.meta.url).href;
  * the heap the iteration holds on to (`retainedMB`).
  */
 export async function listArea({ contender, dir, limit, total }) {
-  const { FileStore } = await import(DIST);
+  const { FileStore } = await import(LIB);
   const store = new FileStore(dir);
   const heap = () => {
     global.gc();

@@ -7,11 +7,11 @@ import { fmt, ratio, withDir } from './harness.mjs';
 
 export const title = 'Claims: processes racing for the files of new/';
 
-const DIST = new URL('../dist/index.js', import.meta.url).href;
+const LIB = 'maildir-filestore'; // the built package, through the exports map (self-reference)
 
 /** Contender (runs in a child): claims every file it can from `new/`, 16 at a time; resolves with the names it won. */
 export async function claimAll({ dir, concurrency = 16 }) {
-  const { FileStore } = await import(DIST);
+  const { FileStore } = await import(LIB);
   const store = new FileStore(dir, { durability: 'none' });
   const won = [];
   let lost = 0;

@@ -7,7 +7,7 @@ import { fmt, median, withDir } from './harness.mjs';
 
 export const title = 'consume({ follow: true }): delivery latency from another process';
 
-const DIST = new URL('../dist/index.js', import.meta.url).href;
+const LIB = 'maildir-filestore'; // the built package, through the exports map (self-reference)
 
 function now() {
   return performance.timeOrigin + performance.now();
@@ -15,7 +15,7 @@ function now() {
 
 /** Contender (runs in a child): follows `new/` until `files` files came, returns their latencies in ms. */
 export async function follow({ dir, files }) {
-  const { FileStore } = await import(DIST);
+  const { FileStore } = await import(LIB);
   const store = new FileStore(dir, { durability: 'none' });
   const latencies = [];
   for await (const entry of store.consume({ follow: true })) {
@@ -28,7 +28,7 @@ export async function follow({ dir, files }) {
 
 /** Producer (runs in a child): after `delay` ms, commits `files` files `gap` ms apart, each stamped at its finish. */
 export async function produce({ dir, files, gap, delay }) {
-  const { FileStore } = await import(DIST);
+  const { FileStore } = await import(LIB);
   const store = new FileStore(dir, { durability: 'none' });
   await sleep(delay);
   for (let i = 0; i < files; i++) {
@@ -53,7 +53,7 @@ export async function run(ctx) {
   );
   const round = () =>
     withDir(ctx.cpuDir, async (dir) => {
-      const { FileStore } = await import(DIST);
+      const { FileStore } = await import(LIB);
       await new FileStore(dir).prepare();
       const [consumer] = await Promise.all([
         ctx.child(import.meta.url, follow.name, { dir, files }),

@@ -10,12 +10,12 @@ import { createRequire } from 'node:module';
 import { peakRssMB } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
-const DIST = new URL('../dist/index.js', import.meta.url).href;
+const LIB = 'maildir-filestore'; // the built package, through the exports map (self-reference)
 
 /** Contender name -> (dir, durability) -> async commit(data, tag). */
 const CONTENDERS = {
   async 'maildir-filestore'(dir, durability) {
-    const { FileStore } = await import(DIST);
+    const { FileStore } = await import(LIB);
     const store = new FileStore(dir, { durability });
     await store.prepare();
     return (data) =>

@@ -7,7 +7,6 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { DIST } from './helpers.js';
 
 /** `FILESTORE_SOAK=1` turns the fast defaults of `npm test` into a long soak. */
 export const SOAK = process.env.FILESTORE_SOAK === '1';
@@ -87,7 +86,7 @@ export interface Worker {
  * `wrap` prefixes the command (e.g. `['unshare', '--pid', '--fork']`).
  */
 export function startWorker(mode: string, config: Record<string, unknown>, wrap: string[] = []): Worker {
-  const argv = [...wrap, process.execPath, WORKER, mode, JSON.stringify({ dist: DIST, ...config })];
+  const argv = [...wrap, process.execPath, WORKER, mode, JSON.stringify(config)];
   const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters: Array<{ line: string; resolve: () => void }> = [];
