@@ -1,7 +1,9 @@
 // Running the compiled CLI and server as child processes, reading the docs' shell examples, and raw HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
+import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { run } from '../lib/cli/run.js';
 import { docBlock } from './doc-blocks.js';
 
 /** The compiled `maildir-filestore` executable (built by `npm test` before vitest runs). */
@@ -109,4 +111,73 @@ export function raw(port: number, data: string | Buffer): Promise<string> {
     });
     socket.on('close', () => resolve(text));
   });
+}
+
+/** What {@link runCli} gives the command as standard input and how the streams look. */
+export interface InProcessOptions {
+  /** Standard input's bytes (default: none, an empty pipe). */
+  input?: string | Buffer;
+  /** Standard input itself (instead of `input`), e.g. one that never ends. */
+  stdin?: Readable;
+  /** Standard input claims to be a terminal. */
+  stdinTTY?: boolean;
+  /** Standard error claims to be a terminal (progress lines are drawn). */
+  stderrTTY?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Aborts the command as SIGINT/SIGTERM would. */
+  signal?: AbortSignal;
+}
+
+/** The result of {@link runCli}: exit code and what the command wrote. */
+export interface InProcessResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `maildir-filestore ...args` in this process through `run(argv, io)`, with in-memory streams. */
+export async function runCli(args: string[], options: InProcessOptions = {}): Promise<InProcessResult> {
+  const source = options.stdin ?? Readable.from(options.input === undefined ? [] : [Buffer.from(options.input)]);
+  const stdin = Object.assign(source, {
+    isTTY: options.stdinTTY === true ? true : undefined,
+  });
+  const stdout = new Collector(false);
+  const stderr = new Collector(options.stderrTTY === true);
+  const code = await run(args, {
+    stdin,
+    stdout,
+    stderr,
+    env: options.env ?? process.env,
+    signal: options.signal ?? new AbortController().signal,
+  });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+/** A Writable that keeps what is written, a terminal or not. */
+export class Collector extends Writable {
+  readonly isTTY: boolean | undefined;
+  readonly chunks: Buffer[] = [];
+
+  constructor(isTTY: boolean) {
+    super();
+    this.isTTY = isTTY ? true : undefined;
+  }
+
+  get text(): string {
+    return Buffer.concat(this.chunks).toString();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: () => void): void {
+    this.chunks.push(chunk);
+    cb();
+  }
+}
+
+/** Exactly one line on stderr: `maildir-filestore: CODE: ...`; returns its message. */
+export function errorMessage(stderr: string, code: string): string {
+  const prefix = `maildir-filestore: ${code}: `;
+  if (!stderr.endsWith('\n') || stderr.trimEnd().includes('\n') || !stderr.startsWith(prefix)) {
+    throw new Error(`expected one error line with ${code}, got ${JSON.stringify(stderr)}`);
+  }
+  return stderr.slice(prefix.length, -1);
 }

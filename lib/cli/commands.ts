@@ -12,10 +12,11 @@ import { prepare } from './commands/prepare.js';
 import { put } from './commands/put.js';
 import { rm } from './commands/rm.js';
 import { serve } from './commands/serve.js';
+import { stat } from './commands/stat.js';
 
 /** Every command, by name. */
 export const commands: ReadonlyMap<string, Command> = new Map(
-  [prepare, put, ls, cat, mv, claim, rm, exportArea, importArchive, consume, clean, serve].map((command) => [
+  [prepare, put, ls, stat, cat, mv, claim, rm, exportArea, importArchive, consume, clean, serve].map((command) => [
     command.name,
     command,
   ]),

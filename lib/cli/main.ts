@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /** The `maildir-filestore` executable. */
+import { Interrupted } from './command.js';
 import { run } from './run.js';
 
 const controller = new AbortController();
-const abort = (): void => controller.abort();
+const abort = (signal: NodeJS.Signals): void => controller.abort(new Interrupted(signal));
 process.once('SIGINT', abort);
 process.once('SIGTERM', abort);
 

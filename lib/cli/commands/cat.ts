@@ -1,18 +1,20 @@
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { FileStore, type Area } from '../../index.js';
-import type { Command } from '../command.js';
+import { FileStore } from '../../index.js';
+import { defineCommand } from '../command.js';
+import { area, dir, name } from '../specs.js';
 
 /** `cat DIR AREA NAME`: a file to standard output. */
-export const cat: Command = {
+export const cat = defineCommand({
   name: 'cat',
   usage: 'DIR AREA NAME',
   summary: 'write the file NAME in AREA to standard output',
   help: 'Streams the file NAME of AREA (tmp, new or cur) to standard output.',
-  args: { min: 3, max: 3 },
-  async run({ positionals: [dir, area, name] }, io) {
-    const handle = await open(new FileStore(dir as string).path(name as string, area as Area), 'r');
-    await pipeline(handle.createReadStream(), io.stdout, { end: false });
+  args: [dir, area(), name],
+  options: {},
+  async run({ args: [root, from, file] }, io) {
+    const handle = await open(new FileStore(root).path(file, from), 'r');
+    await pipeline(handle.createReadStream(), io.stdout, { end: false, signal: io.signal });
     return 0;
   },
-};
+});

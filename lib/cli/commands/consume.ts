@@ -11,13 +11,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { FileStore, type Entry } from '../../index.js';
-import { UsageError, integerOption, type Command, type Io } from '../command.js';
+import { UsageError, defineCommand, type Io } from '../command.js';
 import { PROGRAM, errorLine, escapeName } from '../output.js';
+import { dir, flag, integer } from '../specs.js';
+
+const USAGE = 'DIR [--follow] [--poll-interval MS] -- CMD [ARGS...]';
 
 /** `consume DIR [--follow] [--poll-interval MS] -- CMD ...`: runs CMD per claimed file. */
-export const consume: Command = {
+export const consume = defineCommand({
   name: 'consume',
-  usage: 'DIR [--follow] [--poll-interval MS] -- CMD [ARGS...]',
+  usage: USAGE,
   summary: 'claim the files in new/ one by one and run CMD on each',
   help: `Claims the files of DIR/new/ one by one (new/ -> cur/, each file by exactly
 one of any number of consumers) and runs CMD ARGS... PATH for each, one
@@ -44,23 +47,20 @@ Options:
 
 Exit codes: 0 every CMD succeeded (or there was no file), 1 a CMD failed or
 could not be started, or the store failed, 2 usage error (e.g. no CMD).`,
-  options: {
-    follow: { type: 'boolean' },
-    'poll-interval': { type: 'string' },
-  },
-  args: { min: 1, max: Infinity },
-  async run({ positionals, values, afterDoubleDash }, io) {
-    const pollInterval = integerOption(values['poll-interval'], 'poll-interval', 1000, 1);
-    const [file, ...args] = afterDoubleDash;
-    if (file === undefined || positionals.length - afterDoubleDash.length !== 1) {
-      throw new UsageError(
-        `consume takes DIR, then -- and the command to run (usage: ${PROGRAM} consume ${consume.usage})`,
-      );
+  args: [dir],
+  options: { follow: flag(), 'poll-interval': integer(1000, 1) },
+  command: true,
+  async run({ args: [root], options, command }, io) {
+    const [file, ...args] = command;
+    if (file === undefined) {
+      throw new UsageError(`consume takes DIR, then -- and the command to run (usage: ${PROGRAM} consume ${USAGE})`);
     }
-    const store = new FileStore(positionals[0] as string);
+    const store = new FileStore(root);
+    const pollInterval = options['poll-interval'];
+    const follow = options.follow;
     const runner = new Runner(file, args, store, io);
     try {
-      for await (const entry of store.consume({ follow: values.follow === true, signal: io.signal, pollInterval })) {
+      for await (const entry of store.consume({ follow, signal: io.signal, pollInterval })) {
         if (!(await runner.process(entry))) return 1;
       }
     } finally {
@@ -68,7 +68,7 @@ could not be started, or the store failed, 2 usage error (e.g. no CMD).`,
     }
     return runner.failed ? 1 : 0;
   },
-};
+});
 
 /** Runs CMD for one file at a time; after the stop signal, passes further signals on to it. */
 class Runner {

@@ -1,11 +1,12 @@
 import { pipeline } from 'node:stream/promises';
-import { FileStore, type Area } from '../../index.js';
-import { UsageError, type Command } from '../command.js';
-import { ProgressMeter, type MaybeTty } from '../progress.js';
+import { FileStore } from '../../index.js';
+import { UsageError, defineCommand } from '../command.js';
+import { ProgressMeter } from '../progress.js';
+import { area, dir } from '../specs.js';
 import { TarCounter } from '../tar-counter.js';
 
 /** `export DIR AREA > FILE.tar`: the files of an area as a tar archive on standard output. */
-export const exportArea: Command = {
+export const exportArea = defineCommand({
   name: 'export',
   usage: 'DIR AREA > FILE.tar',
   summary: 'write the files of AREA to standard output as a tar archive',
@@ -17,12 +18,13 @@ ERR_FILE_CHANGED. Standard output must not be a terminal.
 
 When standard error is a terminal, a progress line (files and bytes so far)
 is drawn there; otherwise nothing is printed but errors.`,
-  args: { min: 2, max: 2 },
-  async run({ positionals: [dir, area] }, io) {
-    if ((io.stdout as MaybeTty).isTTY === true) {
+  args: [dir, area()],
+  options: {},
+  async run({ args: [root, from] }, io) {
+    if (io.stdout.isTTY === true) {
       throw new UsageError('refusing to write a tar archive to a terminal: redirect standard output (> out.tar)');
     }
-    const tar = new FileStore(dir as string).exportTar(area as Area);
+    const tar = new FileStore(root).exportTar(from);
     const meter = new ProgressMeter(io.stderr, 'exporting');
     const counter = new TarCounter((files, bytes) => meter.update(files, bytes));
     try {
@@ -32,4 +34,4 @@ is drawn there; otherwise nothing is printed but errors.`,
     }
     return 0;
   },
-};
+});

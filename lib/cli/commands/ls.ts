@@ -1,14 +1,12 @@
-import { FileStore, type Area } from '../../index.js';
-import type { Command } from '../command.js';
-import { writeOut } from '../../write-out.js';
-import { escapeName } from '../output.js';
-
-const BATCH = 256;
+import { FileStore } from '../../index.js';
+import { UsageError, defineCommand } from '../command.js';
+import { LineWriter, escapeName, jsonLine } from '../output.js';
+import { dir, flag, json, optionalArea } from '../specs.js';
 
 /** `ls DIR [AREA]`: one name per line. */
-export const ls: Command = {
+export const ls = defineCommand({
   name: 'ls',
-  usage: 'DIR [AREA]',
+  usage: 'DIR [AREA] [-0 | --json]',
   summary: 'list the names in AREA (default: new), one per line',
   help: `Prints the name of every file in AREA (tmp, new or cur; default new), one
 per line, in directory order, streaming (memory does not grow with the area).
@@ -16,22 +14,23 @@ A backslash in a name prints as \\\\, a newline, carriage return or tab as \\n, 
 \\t, and any other control character as \\uHHHH, so each line is one name.
 
 Options:
-  -0, --null   print the names unescaped, each followed by a NUL byte (for xargs -0)`,
-  options: { null: { type: 'boolean', short: '0' } },
-  args: { min: 1, max: 2 },
-  async run({ positionals: [dir, area = 'new'], values }, io) {
-    const entries = new FileStore(dir as string).list(area as Area);
-    const format = values.null === true ? (name: string) => `${name}\0` : (name: string) => `${escapeName(name)}\n`;
-    let batch = '';
-    let count = 0;
-    for await (const { name } of entries) {
-      batch += format(name);
-      if (++count % BATCH === 0) {
-        await writeOut(io.stdout, batch);
-        batch = '';
-      }
+  -0, --null   print the names unescaped, each followed by a NUL byte (for xargs -0)
+  --json       print one JSON object per line: {"name":NAME,"area":AREA}`,
+  args: [dir, optionalArea('new', ['tmp', 'new', 'cur'])],
+  options: { null: flag('0'), json },
+  async run({ args: [root, area], options }, io) {
+    if (options.null && options.json) throw new UsageError('-0 and --json exclude each other');
+    const format = options.json
+      ? (name: string) => jsonLine({ name, area })
+      : options.null
+        ? (name: string) => `${name}\0`
+        : (name: string) => `${escapeName(name)}\n`;
+    const lines = new LineWriter(io.stdout);
+    for await (const { name } of new FileStore(root).list(area)) {
+      io.signal.throwIfAborted();
+      await lines.add(format(name));
     }
-    if (batch !== '') await writeOut(io.stdout, batch);
+    await lines.flush();
     return 0;
   },
-};
+});

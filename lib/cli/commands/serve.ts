@@ -2,12 +2,12 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { FileStore } from '../../index.js';
 import { createServer } from '../../server/index.js';
-import { UsageError, integerOption, type Command } from '../command.js';
-import { durabilityOption } from './put.js';
+import { UsageError, defineCommand } from '../command.js';
 import { errorLine } from '../output.js';
+import { durability, integer, optionalDir, text } from '../specs.js';
 
 /** `serve [DIR]`: the HTTP upload server. */
-export const serve: Command = {
+export const serve = defineCommand({
   name: 'serve',
   usage: '[DIR] [--port 8080] [--host 127.0.0.1] [--max-bytes N] [--token T] [--durability MODE]',
   summary: 'serve the store DIR (default ./data) over HTTP',
@@ -23,22 +23,20 @@ Options:
   --token T            require "Authorization: Bearer T" (default: the
                        FILESTORE_TOKEN environment variable; none if unset)
   --durability MODE    full, file or none (default: full)`,
+  args: [optionalDir('./data')],
   options: {
-    port: { type: 'string' },
-    host: { type: 'string' },
-    'max-bytes': { type: 'string' },
-    token: { type: 'string' },
-    durability: { type: 'string' },
+    port: integer(8080, 0, 65535),
+    host: text(),
+    'max-bytes': integer(1024 * 1024 * 1024),
+    token: text(),
+    durability,
   },
-  args: { min: 0, max: 1 },
-  async run({ positionals: [dir = './data'], values }, io) {
-    const port = integerOption(values.port, 'port', 8080);
-    if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
-    const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
-    const maxBytes = integerOption(values['max-bytes'], 'max-bytes', 1024 * 1024 * 1024);
-    const token = typeof values.token === 'string' ? values.token : io.env.FILESTORE_TOKEN;
+  async run({ args: [root], options }, io) {
+    const { port, 'max-bytes': maxBytes } = options;
+    const host = options.host ?? '127.0.0.1';
+    const token = options.token ?? io.env.FILESTORE_TOKEN;
     if (token === '') throw new UsageError('the token must not be empty');
-    const store = new FileStore(dir, { durability: durabilityOption(values.durability) });
+    const store = new FileStore(root, { durability: options.durability });
     await store.prepare();
     const server = createServer(store, { maxBytes, token, onError: (err) => io.stderr.write(`${errorLine(err)}\n`) });
     const closed = once(server, 'close');
@@ -58,4 +56,4 @@ Options:
     await closed;
     return 0;
   },
-};
+});
