@@ -277,7 +277,8 @@ describe('serve', () => {
   });
 });
 
-it('runs the README command-line example', async () => {
+/** A directory with `maildir-filestore` on PATH (the built CLI), for the docs' shell examples. */
+async function shellWithCli(): Promise<{ cwd: string; env: NodeJS.ProcessEnv }> {
   const cwd = await tempDir();
   const bin = join(cwd, 'bin');
   await mkdir(bin);
@@ -286,12 +287,50 @@ it('runs the README command-line example', async () => {
     `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`,
   );
   await chmod(join(bin, 'maildir-filestore'), 0o755);
+  return { cwd, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } };
+}
+
+/** The outputs the `# ...` comments of a shell example promise, one per line (`A, exit 3` is two). */
+function promised(block: string): string[] {
+  return block.split('\n').flatMap((line) => /\s# (.*)$/.exec(line)?.[1]?.split(/, (?=exit \d)/) ?? []);
+}
+
+it('runs the --json examples of docs/cli.md, each printing what its comment says', async () => {
+  const { cwd, env } = await shellWithCli();
+  const block = await readmeBlock('readme-cli-json');
+  const { code, stdout, stderr } = await bash(`set -euo pipefail\n${block}`, { cwd, env });
+  expect([code, stderr]).toEqual([0, '']);
+  const root = join(cwd, 'jobs');
+  expect(stdout.toString()).toBe(`${promised(block).join('\n').replace('/abs/path/jobs', root)}\n`);
+});
+
+it('runs the stat example of docs/cli.md', async () => {
+  const { cwd, env } = await shellWithCli();
+  const store = new FileStore(join(cwd, 'queue'));
+  await store.prepare();
+  for (const [name, size] of [
+    ['a', 1000],
+    ['b', 200],
+    ['c', 34],
+  ] as const)
+    await put(store, name, 'x'.repeat(size));
+  await writeFile(join(store.root, 'cur', 'd'), 'x'.repeat(10));
+  const block = await readmeBlock('readme-cli-stat');
+  const { code, stdout, stderr } = await bash(`set -euo pipefail\n${block}`, { cwd, env });
+  expect([code, stderr]).toEqual([0, '']);
+  expect(stdout.toString()).toBe(
+    `${block
+      .split('\n')
+      .flatMap((line) => /^# (.*)$/.exec(line)?.[1] ?? [])
+      .join('\n')}\n`,
+  );
+});
+
+it('runs the README command-line example', async () => {
+  const { cwd, env } = await shellWithCli();
   await writeFile(join(cwd, 'report.pdf'), '%PDF-1.4 not really');
   const script = `set -euo pipefail\n${await readmeBlock('readme-cli')}`;
-  const { code, stdout, stderr } = await bash(script, {
-    cwd,
-    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-  });
+  const { code, stdout, stderr } = await bash(script, { cwd, env });
   expect(stderr).toBe('');
   expect(code).toBe(0);
   const [putGreeting, putReport, ...rest] = stdout.toString().split('\n');
