@@ -8,7 +8,8 @@
  * file created at the target by another process could be replaced.
  */
 import { link, rename } from 'node:fs';
-import { lstat, rename as renameAsync, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { link as linkAsync, lstat, rename as renameAsync, unlink } from 'node:fs/promises';
 
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
@@ -17,12 +18,43 @@ export function isLinkUnsupported(err: unknown): boolean {
   return LINK_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '');
 }
 
+/** Makes a directory's entries durable (an fsync of the directory). */
+export type SyncDirectory = (dir: string) => Promise<void>;
+
 /**
  * Moves `from` to `to`. With `overwrite` an existing `to` is replaced;
  * without, the move fails with `EEXIST` and `from` stays where it was.
+ * With `sync`, the move is durable before it resolves: the target directory
+ * is synced before the source name goes (so a power cut between the two
+ * leaves the file under both names, never under neither), then the source
+ * directory.
  */
-export function placeFile(from: string, to: string, overwrite: boolean): Promise<void> {
-  return new Promise((resolve, reject) => place(from, to, overwrite, (err) => (err ? reject(err) : resolve())));
+export async function placeFile(from: string, to: string, overwrite: boolean, sync?: SyncDirectory): Promise<void> {
+  if (sync === undefined) {
+    return new Promise((resolve, reject) => place(from, to, overwrite, (err) => (err ? reject(err) : resolve())));
+  }
+  if (overwrite) {
+    await renameAsync(from, to);
+    await syncBoth(from, to, sync);
+    return;
+  }
+  try {
+    await linkAsync(from, to);
+  } catch (err) {
+    if (!isLinkUnsupported(err)) throw err;
+    await renameIfAbsent(from, to, err);
+    await syncBoth(from, to, sync);
+    return;
+  }
+  await sync(dirname(to));
+  await unlinkSource(from, to);
+  await sync(dirname(from));
+}
+
+/** Syncs the directory of `to`, then that of `from` when it is another one. */
+export async function syncBoth(from: string, to: string, sync: SyncDirectory): Promise<void> {
+  await sync(dirname(to));
+  if (dirname(from) !== dirname(to)) await sync(dirname(from));
 }
 
 /**

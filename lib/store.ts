@@ -5,12 +5,12 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { cleanTmp, type CleanOptions } from './clean.js';
 import { consumeStore, type ConsumeOptions } from './consume.js';
-import { assertDurability, type Durability } from './durability.js';
+import { assertDurability, type Durability, syncDirectoryAsync } from './durability.js';
 import { FileStoreError } from './errors.js';
 import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } from './names.js';
 import { exportTar, type ExportTarOptions } from './tar-export.js';
 import type { ImportTarOptions } from './tar.js';
-import { existsError, isLinkUnsupported, placeFile, unlinkSource } from './place.js';
+import { existsError, isLinkUnsupported, placeFile, type SyncDirectory, syncBoth, unlinkSource } from './place.js';
 import { FileWriter } from './writer.js';
 import { AreaListing, type Entry } from './listing.js';
 
@@ -75,6 +75,8 @@ export class FileStore {
   readonly #durability: Durability;
   readonly #host: string;
   readonly #fileMode: number;
+  /** At durability `full`, how moves, claims and removes make their directory changes durable. */
+  readonly #sync: SyncDirectory | undefined;
   /** The area directories, joined once: names are validated, so a file's path is `dir + sep + name`. */
   readonly #areaDirs: Record<Area, string>;
 
@@ -92,6 +94,7 @@ export class FileStore {
     }
     this.root = resolve(root);
     this.#durability = durability;
+    this.#sync = durability === 'full' ? syncDirectoryAsync : undefined;
     this.#host = escapeHostname(hostname);
     this.#fileMode = fileMode;
     this.#areaDirs = { tmp: join(this.root, 'tmp'), new: join(this.root, 'new'), cur: join(this.root, 'cur') };
@@ -163,21 +166,23 @@ export class FileStore {
   }
 
   /**
-   * Moves a file between areas in one atomic step.
+   * Moves a file between areas in one atomic step; at durability `full` the
+   * move is durable (both directories fsynced) before it resolves.
    * Rejects with `ENOENT` when the file is not (or no longer) in `from`, and
    * with `EEXIST` when `to` has a file of that name, unless `overwrite`.
    */
   async move(name: string, from: Area, to: Area, options: TransferOptions = {}): Promise<void> {
     const source = this.path(name, from);
     const target = this.path(name, to);
-    await placeFile(source, target, booleanOption(options.overwrite, 'overwrite', false));
+    await placeFile(source, target, booleanOption(options.overwrite, 'overwrite', false), this.#sync);
   }
 
   /**
    * Claims a file for this caller by moving it from `new` to `cur`. Resolves
    * `true` when this caller won, `false` when the file was not in `new` or
    * another caller claimed it first: across any number of processes, each
-   * file is claimed once. Rejects with `EEXIST` when `cur` already holds a
+   * file is claimed once. At durability `full` the claim is durable before it
+   * resolves `true`. Rejects with `EEXIST` when `cur` already holds a
    * different file of that name.
    */
   async claim(name: string): Promise<boolean> {
@@ -188,7 +193,9 @@ export class FileStore {
     } catch (err) {
       return this.#claimFailed(err as NodeJS.ErrnoException, source, target);
     }
+    await this.#sync?.(dirname(target));
     await unlinkSource(source, target);
+    await this.#sync?.(dirname(source));
     return true;
   }
 
@@ -207,7 +214,10 @@ export class FileStore {
     if (!isLinkUnsupported(err)) throw err;
     if (targetStats !== null) throw existsError(source, target, err);
     return rename(source, target).then(
-      () => true,
+      async () => {
+        if (this.#sync !== undefined) await syncBoth(source, target, this.#sync);
+        return true;
+      },
       (renameErr: NodeJS.ErrnoException) => {
         if (renameErr.code === 'ENOENT') return false;
         throw renameErr;
@@ -229,9 +239,10 @@ export class FileStore {
     await pipeline(handle.createReadStream(), this.#writer(name, to, overwrite));
   }
 
-  /** Removes a file. Rejects with `ENOENT` when it is missing. */
+  /** Removes a file (durably at durability `full`). Rejects with `ENOENT` when it is missing. */
   async remove(name: string, area: Area): Promise<void> {
     await unlink(this.path(name, area));
+    await this.#sync?.(this.#areaDirs[area]);
   }
 
   /**
