@@ -1,8 +1,8 @@
 export { FileStore } from './store.js';
 export type { CreateOptions, Entry, FileStoreOptions, TransferOptions } from './store.js';
 export { FileWriter } from './writer.js';
-export type { ExportTarOptions } from './tar-export.js';
-export type { ImportTarError, ImportTarOptions } from './tar.js';
+export type { ExportTarOptions } from './tar/export.js';
+export type { ImportTarError, ImportTarOptions } from './tar/import.js';
 export { FileStoreError } from './errors.js';
 export type { FileStoreErrorCode } from './errors.js';
 export type { Area } from './names.js';

@@ -8,6 +8,7 @@
  * and hostname are not (containers sharing one volume are all pid 1).
  */
 import { randomFillSync } from 'node:crypto';
+import { sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { FileStoreError } from './errors.js';
 
@@ -37,6 +38,86 @@ export function assertName(name: unknown): asserts name is string {
   ) {
     throw new FileStoreError('ERR_INVALID_NAME', `invalid file name: ${describe(name)}`);
   }
+}
+
+/** A name holding escaped bytes: a lone surrogate U+DC80 to U+DCFF. */
+const ESCAPED_BYTE = /(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]/;
+
+/**
+ * The name a file name's bytes stand for: their UTF-8 reading, with each byte
+ * that is not part of a valid UTF-8 sequence as the lone surrogate U+DC00 +
+ * byte (U+DC80 to U+DCFF; Python's `surrogateescape`, which `os.listdir` and
+ * `mailbox.Maildir` use). Every byte string has one name, and
+ * {@link nameToBytes} gives the bytes back.
+ */
+export function nameFromBytes(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  if (!text.includes('\uFFFD')) return text;
+  let name = '';
+  let plainFrom = 0;
+  for (let i = 0; i < bytes.length; ) {
+    const length = utf8SequenceLength(bytes, i);
+    if (length > 0) {
+      i += length;
+      continue;
+    }
+    name += bytes.toString('utf8', plainFrom, i) + String.fromCharCode(0xdc00 + (bytes[i] as number));
+    i++;
+    plainFrom = i;
+  }
+  return name + bytes.toString('utf8', plainFrom);
+}
+
+/** The bytes of a name on disk and in archives: UTF-8, with each escaped byte (U+DC80 to U+DCFF) as itself. */
+export function nameToBytes(name: string): Buffer {
+  if (!ESCAPED_BYTE.test(name)) return Buffer.from(name, 'utf8');
+  const parts: Buffer[] = [];
+  let plainFrom = 0;
+  for (let i = 0; i < name.length; i++) {
+    const unit = name.charCodeAt(i);
+    const escaped = unit >= 0xdc80 && unit <= 0xdcff && !(i > 0 && isHighSurrogate(name.charCodeAt(i - 1)));
+    if (!escaped) continue;
+    parts.push(Buffer.from(name.slice(plainFrom, i), 'utf8'), Buffer.of(unit - 0xdc00));
+    plainFrom = i + 1;
+  }
+  parts.push(Buffer.from(name.slice(plainFrom), 'utf8'));
+  return Buffer.concat(parts);
+}
+
+/** Whether a name holds escaped bytes, so its path must be given to the file system as bytes. */
+export function hasEscapedBytes(name: string): boolean {
+  return ESCAPED_BYTE.test(name);
+}
+
+/** The path of `name` in the directory `dir`: a string, or a Buffer when the name holds escaped bytes. */
+export function pathIn(dir: string, name: string): string | Buffer {
+  return ESCAPED_BYTE.test(name) ? Buffer.concat([Buffer.from(dir + sep), nameToBytes(name)]) : dir + sep + name;
+}
+
+function isHighSurrogate(unit: number): boolean {
+  return unit >= 0xd800 && unit <= 0xdbff;
+}
+
+/** The length of the valid UTF-8 sequence at `i`, or 0 when the byte there does not start one (Unicode table 3-7). */
+function utf8SequenceLength(bytes: Buffer, i: number): number {
+  const lead = bytes[i] as number;
+  if (lead < 0x80) return 1;
+  const cont = (at: number, low = 0x80, high = 0xbf): boolean => {
+    const byte = bytes[i + at];
+    return byte !== undefined && byte >= low && byte <= high;
+  };
+  if (lead >= 0xc2 && lead <= 0xdf) return cont(1) ? 2 : 0;
+  if (lead >= 0xe0 && lead <= 0xef) {
+    const low = lead === 0xe0 ? 0xa0 : 0x80;
+    const high = lead === 0xed ? 0x9f : 0xbf;
+    return cont(1, low, high) && cont(2) ? 3 : 0;
+  }
+  if (lead >= 0xf0 && lead <= 0xf4) {
+    const low = lead === 0xf0 ? 0x90 : 0x80;
+    const high = lead === 0xf4 ? 0x8f : 0xbf;
+    return cont(1, low, high) && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0;
 }
 
 /** Throws `ERR_INVALID_AREA` unless `area` is `tmp`, `new` or `cur`. */

@@ -8,8 +8,8 @@ import { consumeStore, type ConsumeOptions } from './consume.js';
 import { assertDurability, type Durability, syncDirectoryAsync } from './durability.js';
 import { FileStoreError } from './errors.js';
 import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } from './names.js';
-import { exportTar, type ExportTarOptions } from './tar-export.js';
-import type { ImportTarOptions } from './tar.js';
+import { exportTar, type ExportTarOptions } from './tar/export.js';
+import type { ImportTarOptions } from './tar/import.js';
 import { existsError, isLinkUnsupported, placeFile, type SyncDirectory, syncBoth, unlinkSource } from './place.js';
 import { FileWriter } from './writer.js';
 import { AreaListing, type Entry } from './listing.js';
@@ -276,9 +276,9 @@ export class FileStore {
    * files committed before it, which stay.
    */
   async importTar(source: Readable, options: ImportTarOptions = {}): Promise<string[]> {
-    // loaded on first use: tar-stream's extract and pump are needed only here
-    const { importTar } = await import('./tar.js');
-    // tar.ts refuses unsafe entry names; the name is checked again here, where the path is made
+    // loaded on first use: the tar parser is needed only here
+    const { importTar } = await import('./tar/import.js');
+    // tar/import.ts refuses unsafe entry names; the name is checked again here, where the path is made
     return importTar(source, options, (name, area, overwrite) => {
       assertName(name);
       return this.#writer(name, area, overwrite);

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ProgressMeter, formatBytes, progressLine } from '../lib/cli/progress.js';
-import { TarCounter } from '../lib/cli/tar-counter.js';
+import { TarCounter } from '../lib/tar/counter.js';
 import { tempDir } from './helpers.js';
 
 const run = promisify(execFile);

@@ -12,7 +12,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { BATCH_NAMES, LIMITS, readBatch, readerThread, type SyncFs } from '../lib/tar-reader.js';
+import { BATCH_NAMES, LIMITS, readBatch, readerThread, type SyncFs } from '../lib/tar/reader.js';
 import { tempStore } from './helpers.js';
 import { openFilesUnder } from './tar-helpers.js';
 

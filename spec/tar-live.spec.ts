@@ -7,7 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { BATCH_NAMES } from '../lib/tar-reader.js';
+import { BATCH_NAMES } from '../lib/tar/reader.js';
 import { tempStore } from './helpers.js';
 import { entriesOf } from './tar-helpers.js';
 import { rounds, selfCheckingBody, SOAK, startWorker, TIMEOUT, verifiesSelf } from './reliability.js';

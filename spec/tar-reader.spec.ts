@@ -20,7 +20,7 @@ import {
   type Batch,
   type BatchLimits,
   type SyncFs,
-} from '../lib/tar-reader.js';
+} from '../lib/tar/reader.js';
 import { DIST, tempDir, tempStore } from './helpers.js';
 import { collect, entriesOf, openFilesUnder } from './tar-helpers.js';
 import { IS_ROOT, probe } from './reliability.js';

@@ -4,7 +4,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import { expect, it } from 'vitest';
-import { importTar, type ImportTarError } from '../lib/tar.js';
+import { importTar, type ImportTarError } from '../lib/tar/import.js';
 import { namesIn, tempStore } from './helpers.js';
 
 async function archive(entries: Array<[string, Buffer]>): Promise<Buffer> {

@@ -24,7 +24,7 @@ import type { FileStore, ImportTarError } from '../lib/index.js';
 import { docBlock } from './doc-blocks.js';
 import { DIST, namesIn, tempDir, tempStore } from './helpers.js';
 import { archive, collect, openFilesUnder } from './tar-helpers.js';
-import { BATCH_NAMES, SMALL_FILE_MAX } from '../lib/tar-reader.js';
+import { BATCH_NAMES, SMALL_FILE_MAX } from '../lib/tar/reader.js';
 
 const run = promisify(execFile);
 

@@ -3,7 +3,7 @@ import { FileStore } from '../../index.js';
 import { UsageError, defineCommand } from '../command.js';
 import { ProgressMeter } from '../progress.js';
 import { area, dir } from '../specs.js';
-import { TarCounter } from '../tar-counter.js';
+import { TarCounter } from '../../tar/counter.js';
 
 /** `export DIR AREA > FILE.tar`: the files of an area as a tar archive on standard output. */
 export const exportArea = defineCommand({

@@ -4,7 +4,7 @@ import { UsageError, defineCommand } from '../command.js';
 import { printNames } from '../output.js';
 import { ProgressMeter } from '../progress.js';
 import { dir, durability, flag, json, optionalArea } from '../specs.js';
-import { TarCounter } from '../tar-counter.js';
+import { TarCounter } from '../../tar/counter.js';
 
 /** `import DIR [AREA] < FILE.tar`: commits every file of a tar archive, prints the names. */
 export const importArchive = defineCommand({

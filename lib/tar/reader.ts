@@ -18,7 +18,7 @@
  */
 import { constants, type Stats } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { FileStoreError } from './errors.js';
+import { FileStoreError } from '../errors.js';
 
 /** Files up to this size are read whole by the thread. */
 export const SMALL_FILE_MAX = 64 * 1024;

@@ -6,7 +6,7 @@
  * waiting whenever the consumer has enough buffered: a slow consumer pauses
  * the reads, and memory stays bounded whatever the number and size of files.
  *
- * Small files are read by the reader thread (`tar-reader.ts`), a batch at a
+ * Small files are read by the reader thread (`reader.ts`), a batch at a
  * time, BATCHES_AHEAD batches ahead of the one being written; each batch of
  * them goes into the archive as one chunk. The first batch is read here
  * instead, so an export of a few files never starts the thread, and so is
@@ -26,18 +26,10 @@ import { closeSync, constants, fstatSync, open, read, type Stats } from 'node:fs
 import { sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { FileStoreError } from './errors.js';
-import { assertName } from './names.js';
-import { BLOCK_SIZE, fileHeader, padding, ZEROS } from './tar-header.js';
-import {
-  BATCH_NAMES,
-  batchError,
-  Kind,
-  readerThread,
-  RECORD_FIELDS,
-  type Batch,
-  type ErrorInfo,
-} from './tar-reader.js';
+import { FileStoreError } from '../errors.js';
+import { assertName } from '../names.js';
+import { BLOCK_SIZE, fileHeader, padding, ZEROS } from './header.js';
+import { BATCH_NAMES, batchError, Kind, readerThread, RECORD_FIELDS, type Batch, type ErrorInfo } from './reader.js';
 
 /** Options of `FileStore.exportTar()`. */
 export interface ExportTarOptions {
