@@ -11,13 +11,36 @@
  * dropped and never arrive for commits made by other hosts on a network file
  * system. Between passes it sleeps on the watcher, one timer and the abort
  * signal: an idle follower costs one directory read per interval.
+ *
+ * With a lease (see lease.ts for where its state lives), each yielded file
+ * is renewed on a timer while the loop body runs and settled when the body
+ * hands control back; before a pass, at most once per poll interval, the
+ * loop sweeps `cur/` for expired leases, so recovery costs one listing of
+ * `cur/` per interval, not a look at `cur/` per claim. A name that cannot be
+ * claimed (a different file in `cur/`, a young pair) is reported and
+ * skipped: it never stops the loop.
  */
 import { watch, type FSWatcher } from 'node:fs';
+import { link, unlink } from 'node:fs/promises';
+import { sep } from 'node:path';
 import { FileStoreError } from './errors.js';
+import {
+  assertMaxDeliveries,
+  deliveryState,
+  lstatOrNull,
+  markDelivered,
+  markParked,
+  renewLease,
+  repairIfDead,
+  requeueExpired,
+  sameFile,
+  type LeaseAreas,
+  type LeaseEvent,
+} from './lease.js';
 import type { Entry } from './listing.js';
 
-/** What the claim loop needs of a store: its `new/` directory, a listing of it and a claim. */
-export interface ClaimSource {
+/** What the claim loop needs of a store: its `new/` and `cur/` directories, listings of them and a claim. */
+export interface ClaimSource extends LeaseAreas {
   /** The absolute path of `new/`, watched in follow mode. */
   readonly newDir: string;
   /** The entries of `new/`, streamed. */
@@ -41,19 +64,84 @@ export interface ConsumeOptions {
   signal?: AbortSignal;
   /**
    * Milliseconds between the safety rescans of `new/` in follow mode, made
-   * whether or not `fs.watch` reported anything.
+   * whether or not `fs.watch` reported anything. With `lease`, also the
+   * interval of this loop's sweeps of `cur/` for expired leases.
    * @default 1000
    */
   pollInterval?: number;
+  /**
+   * Lease each yielded file to this loop for this many milliseconds,
+   * renewed (every quarter lease) while the loop body runs. The body
+   * acknowledges the file by removing it from `cur/` or moving it out; one
+   * it leaves there is released when the body ends (back to `new/`, or
+   * parked). A file whose lease expires (its consumer died or hung) goes
+   * back to `new/` for any consumer of the store. Every consumer of a store
+   * must then lease: a file another consumer took for good would be
+   * requeued too.
+   * @default undefined (no lease: a claimed file is taken for good)
+   */
+  lease?: number;
+  /**
+   * With `lease`: a file delivered this many times without an
+   * acknowledgement is parked: left in `cur/`, marked, never delivered
+   * again until an operator requeues it (`requeue({ names })`).
+   * @default 5
+   */
+  maxDeliveries?: number;
+  /**
+   * Milliseconds after which a file found in both `new/` and `cur/` (a
+   * process died between the two steps of a move) is repaired: its `cur/`
+   * name is removed and it is delivered from `new/`. A younger pair may be
+   * a live move and is skipped.
+   * @default lease, or 60000 without lease
+   */
+  repairAfter?: number;
+  /**
+   * Called with each collision (a different file of the same name in
+   * `cur/`: skipped, reported once per name), repair, requeue, parking and
+   * lost lease. The loop never stops for one of those.
+   * @default undefined
+   */
+  onEvent?: (event: LeaseEvent) => void;
+}
+
+/** An entry yielded by a leased consumer. */
+export interface LeasedEntry extends Entry {
+  /** This delivery's number: 1 the first time the file is handed to a leased consumer. */
+  readonly deliveries: number;
+  /** Aborted when this consumer lost its lease on the file (another consumer may now hold it). */
+  readonly signal: AbortSignal;
 }
 
 /** Default of {@link ConsumeOptions.pollInterval}, in milliseconds. */
 export const DEFAULT_POLL_INTERVAL = 1000;
 
+/** Default of {@link ConsumeOptions.maxDeliveries}. */
+export const DEFAULT_MAX_DELIVERIES = 5;
+
+/** Default of {@link ConsumeOptions.repairAfter} without a lease, in milliseconds. */
+export const DEFAULT_REPAIR_AFTER = 60_000;
+
 /** How many names of `new/` a pass reads, sorts and claims at a time. */
 export const CONSUME_BATCH_SIZE = 1024;
 
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
+/** Collision names remembered (to report each once) before the memory starts over. */
+const MAX_REPORTED = 10_000;
+
+/** The validated options and the state of one loop. */
+interface Loop {
+  readonly source: ClaimSource;
+  readonly signal: AbortSignal | undefined;
+  readonly pollInterval: number;
+  readonly lease: number | undefined;
+  readonly maxDeliveries: number;
+  readonly repairAfter: number;
+  readonly onEvent: ((event: LeaseEvent) => void) | undefined;
+  readonly reported: Set<string>;
+  lastSweep: number;
+}
 
 /**
  * Claims the files of `source`'s `new/` one by one and yields each file this
@@ -64,55 +152,228 @@ export function consumeStore(source: ClaimSource, options: ConsumeOptions = {}):
   if (options === null || typeof options !== 'object') {
     throw new FileStoreError('ERR_INVALID_OPTION', 'consume options must be an object');
   }
-  const { follow = false, signal, pollInterval = DEFAULT_POLL_INTERVAL } = options;
+  const { follow = false, signal, pollInterval = DEFAULT_POLL_INTERVAL, lease, onEvent } = options;
   if (typeof follow !== 'boolean') {
     throw new FileStoreError('ERR_INVALID_OPTION', 'option follow must be a boolean');
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new FileStoreError('ERR_INVALID_OPTION', 'option signal must be an AbortSignal');
   }
-  if (typeof pollInterval !== 'number' || !(pollInterval > 0 && pollInterval <= MAX_TIMER_DELAY)) {
-    throw new FileStoreError(
-      'ERR_INVALID_OPTION',
-      `option pollInterval must be a number of milliseconds in (0, ${MAX_TIMER_DELAY}]`,
-    );
+  assertDelay(pollInterval, 'pollInterval');
+  if (lease !== undefined) assertDelay(lease, 'lease');
+  if (lease === undefined && options.maxDeliveries !== undefined) {
+    throw new FileStoreError('ERR_INVALID_OPTION', 'option maxDeliveries needs option lease');
   }
-  return follow ? followNew(source, signal, pollInterval) : drainNew(source, signal);
+  const { maxDeliveries = DEFAULT_MAX_DELIVERIES, repairAfter = lease ?? DEFAULT_REPAIR_AFTER } = options;
+  assertMaxDeliveries(maxDeliveries);
+  if (typeof repairAfter !== 'number' || !Number.isFinite(repairAfter) || repairAfter < 0) {
+    throw new FileStoreError('ERR_INVALID_OPTION', 'option repairAfter must be a non-negative number of milliseconds');
+  }
+  if (onEvent !== undefined && typeof onEvent !== 'function') {
+    throw new FileStoreError('ERR_INVALID_OPTION', 'option onEvent must be a function');
+  }
+  const loop: Loop = {
+    source,
+    signal,
+    pollInterval,
+    lease,
+    maxDeliveries,
+    repairAfter,
+    onEvent,
+    reported: new Set(),
+    lastSweep: Number.NEGATIVE_INFINITY,
+  };
+  return follow ? followNew(loop) : drainNew(loop);
 }
 
-/** One pass over `new/`: batches in directory order, each batch in name order. */
-async function* drainNew(source: ClaimSource, signal: AbortSignal | undefined): AsyncGenerator<Entry> {
+function assertDelay(value: unknown, option: string): void {
+  if (typeof value !== 'number' || !(value > 0 && value <= MAX_TIMER_DELAY)) {
+    throw new FileStoreError(
+      'ERR_INVALID_OPTION',
+      `option ${option} must be a number of milliseconds in (0, ${MAX_TIMER_DELAY}]`,
+    );
+  }
+}
+
+/** One pass over `new/` (after a sweep of `cur/` when leased and due): batches in directory order, each in name order. */
+async function* drainNew(loop: Loop): AsyncGenerator<Entry> {
+  await sweepIfDue(loop);
   let batch: string[] = [];
-  for await (const { name } of source.listNew()) {
+  for await (const { name } of loop.source.listNew()) {
     batch.push(name);
     if (batch.length === CONSUME_BATCH_SIZE) {
-      if (!(yield* claimEach(source, batch, signal))) return;
+      if (!(yield* claimEach(loop, batch))) return;
       batch = [];
     }
   }
-  yield* claimEach(source, batch, signal);
+  yield* claimEach(loop, batch);
+}
+
+/** With a lease, requeues the expired files of `cur/`, at most once per poll interval. */
+async function sweepIfDue(loop: Loop): Promise<void> {
+  if (loop.lease === undefined || Date.now() - loop.lastSweep < loop.pollInterval) return;
+  loop.lastSweep = Date.now();
+  await requeueExpired(loop.source, loop.lease, loop.maxDeliveries, (event) => report(loop, event));
 }
 
 /** Claims `names` in name order; returns false when `signal` stopped it. */
-async function* claimEach(
-  source: ClaimSource,
-  names: string[],
-  signal: AbortSignal | undefined,
-): AsyncGenerator<Entry, boolean> {
+async function* claimEach(loop: Loop, names: string[]): AsyncGenerator<Entry, boolean> {
   names.sort();
   for (const name of names) {
-    if (signal?.aborted) return false;
-    const claimed = await source.claim(name);
-    if (claimed !== null) yield claimed;
+    if (loop.signal?.aborted) return false;
+    const claimed = await claimOrSkip(loop, name);
+    if (claimed === null) continue;
+    if (loop.lease === undefined) yield claimed;
+    else yield* deliver(loop, loop.lease, claimed);
   }
-  return !signal?.aborted;
+  return !loop.signal?.aborted;
 }
 
-async function* followNew(
-  source: ClaimSource,
-  signal: AbortSignal | undefined,
-  pollInterval: number,
-): AsyncGenerator<Entry> {
+/**
+ * Claims `name`; `null` when another consumer won, when `cur/` holds a
+ * different file of that name (reported once, skipped), or when the file is
+ * in both areas and too young to repair. An older pair is repaired and
+ * claimed.
+ */
+async function claimOrSkip(loop: Loop, name: string): Promise<Entry | null> {
+  const claimed = await claimOrNull(loop.source, name);
+  if (claimed !== null) return claimed;
+  const curPath = loop.source.curDir + sep + name;
+  const waiting = await lstatOrNull(loop.source.newDir + sep + name);
+  if (waiting === null) return null; // the usual lost race
+  const taken = await lstatOrNull(curPath);
+  if (taken === null) return null;
+  if (!sameFile(taken, waiting)) {
+    report(loop, { type: 'collision', name });
+    return null;
+  }
+  if (!(await repairIfDead(curPath, waiting, Date.now() - loop.repairAfter))) return null;
+  report(loop, { type: 'repaired', name });
+  return claimOrNull(loop.source, name);
+}
+
+/** A claim whose `EEXIST` (a different file in `cur/`) is an answer, `null`, like a lost race. */
+async function claimOrNull(source: ClaimSource, name: string): Promise<Entry | null> {
+  try {
+    return await source.claim(name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return null;
+    throw err;
+  }
+}
+
+function report(loop: Loop, event: LeaseEvent): void {
+  if (event.type === 'collision') {
+    if (loop.reported.has(event.name)) return;
+    if (loop.reported.size >= MAX_REPORTED) loop.reported.clear();
+    loop.reported.add(event.name);
+  }
+  loop.onEvent?.(event);
+}
+
+/**
+ * Hands a claimed file to the loop body under a lease: counts the delivery
+ * (or parks the file when it had its share), renews while the body runs,
+ * and releases the file when the body leaves it in `cur/`.
+ */
+async function* deliver(loop: Loop, lease: number, entry: Entry): AsyncGenerator<LeasedEntry> {
+  const stats = await lstatOrNull(entry.path);
+  if (stats === null) return;
+  const state = deliveryState(stats);
+  // a parked file found in new/ was requeued by hand: its count starts again
+  const previous = state.parked ? 0 : state.deliveries;
+  if (previous >= loop.maxDeliveries) {
+    await markParked(entry.path, previous);
+    report(loop, { type: 'parked', name: entry.name, deliveries: previous });
+    return;
+  }
+  const deliveries = previous + 1;
+  await markDelivered(entry.path, deliveries);
+  const held = new LeaseHolder(entry, stats.ino, deliveries, lease / 4, () =>
+    report(loop, { type: 'lease-lost', name: entry.name }),
+  );
+  try {
+    yield { ...entry, deliveries, signal: held.signal };
+  } finally {
+    await held.release(loop);
+  }
+}
+
+/** Renews one lease on a timer and settles the file when the body is done with it. */
+class LeaseHolder {
+  readonly #entry: Entry;
+  readonly #ino: number;
+  readonly #deliveries: number;
+  readonly #controller = new AbortController();
+  readonly #timer: NodeJS.Timeout;
+  readonly #onLost: () => void;
+  #renewing: Promise<void> | null = null;
+
+  constructor(entry: Entry, ino: number, deliveries: number, every: number, onLost: () => void) {
+    this.#entry = entry;
+    this.#ino = ino;
+    this.#deliveries = deliveries;
+    this.#onLost = onLost;
+    this.#timer = setInterval(() => this.#renew(), every).unref();
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  #renew(): void {
+    if (this.#renewing !== null) return;
+    this.#renewing = renewLease(this.#entry.path, this.#ino, this.#deliveries)
+      .then(
+        (renewal) => {
+          if (renewal === 'renewed') return;
+          clearInterval(this.#timer);
+          if (renewal === 'lost') this.#lost();
+        },
+        () => {}, // a failed renewal is retried at the next tick; expiry is the owner's risk
+      )
+      .finally(() => {
+        this.#renewing = null;
+      });
+  }
+
+  #lost(): void {
+    if (this.#controller.signal.aborted) return;
+    this.#onLost();
+    this.#controller.abort(new FileStoreError('ERR_LEASE_LOST', `lease on ${this.#entry.name} lost`));
+  }
+
+  /** Stops renewing; a file still in `cur/` under this delivery goes back to `new/`, or is parked. */
+  async release(loop: Loop): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#renewing;
+    if (this.#controller.signal.aborted) return;
+    const { name, path } = this.#entry;
+    const stats = await lstatOrNull(path);
+    if (stats === null || stats.ino !== this.#ino) return; // acknowledged
+    const state = deliveryState(stats);
+    if (state.parked || state.deliveries !== this.#deliveries) return; // no longer ours
+    if (this.#deliveries >= loop.maxDeliveries) {
+      await markParked(path, this.#deliveries);
+      report(loop, { type: 'parked', name, deliveries: this.#deliveries });
+      return;
+    }
+    try {
+      await link(path, loop.source.newDir + sep + name);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      report(loop, { type: 'collision', name }); // stays in cur/; requeued when the lease expires
+      return;
+    }
+    await unlink(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    report(loop, { type: 'requeued', name, deliveries: this.#deliveries });
+  }
+}
+
+async function* followNew(loop: Loop): AsyncGenerator<Entry> {
+  const { source, signal, pollInterval } = loop;
   let changed = true;
   let wake: (() => void) | null = null;
   let timer: NodeJS.Timeout | undefined;
@@ -136,7 +397,7 @@ async function* followNew(
   try {
     while (!signal?.aborted) {
       changed = false;
-      yield* drainNew(source, signal);
+      yield* drainNew(loop);
       if (changed || signal?.aborted) continue;
       await new Promise<void>((resolve) => {
         wake = resolve;

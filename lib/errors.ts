@@ -23,7 +23,9 @@ export type FileStoreErrorCode =
   /** A file that grew or shrank while `exportTar` was reading it. */
   | 'ERR_FILE_CHANGED'
   /** The thread `exportTar` reads small files on ended while it was reading. */
-  | 'ERR_READER_EXITED';
+  | 'ERR_READER_EXITED'
+  /** A leased consumer's lease on a file was taken by a requeue (its renewals came too late): the reason of `LeasedEntry.signal`. */
+  | 'ERR_LEASE_LOST';
 
 /** An error raised by maildir-filestore itself, with a string `code`. */
 export class FileStoreError extends Error {

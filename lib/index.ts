@@ -7,5 +7,6 @@ export { FileStoreError } from './errors.js';
 export type { FileStoreErrorCode } from './errors.js';
 export type { Area } from './names.js';
 export type { Durability } from './durability.js';
-export type { ConsumeOptions } from './consume.js';
+export type { ConsumeOptions, LeasedEntry } from './consume.js';
+export type { DeliveryState, LeaseEvent, RequeueOptions } from './lease.js';
 export type { CleanOptions } from './clean.js';

@@ -4,8 +4,9 @@ import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { cleanTmp, type CleanOptions } from './clean.js';
-import { consumeStore, type ConsumeOptions } from './consume.js';
+import { consumeStore, type ConsumeOptions, type LeasedEntry } from './consume.js';
 import { assertDurability, type Durability, syncDirectoryAsync } from './durability.js';
+import { requeueExpired, requeueLimits, requeueNames, type LeaseAreas, type RequeueOptions } from './lease.js';
 import { FileStoreError } from './errors.js';
 import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } from './names.js';
 import { exportTar, type ExportTarOptions } from './tar/export.js';
@@ -291,18 +292,54 @@ export class FileStore {
    * `new/` in batches of 1,024 names, each batch in name order (so generated
    * names come roughly oldest first). With `follow` it then waits for new
    * files until `signal` aborts or the loop is left; an abort ends the loop
-   * quietly.
+   * quietly. A name `cur/` holds too (a different file) is skipped and
+   * reported through `onEvent`, never a rejection.
+   *
+   * With `lease`, each file is leased to the loop while its body runs and
+   * yielded as a {@link LeasedEntry}; the body acknowledges by removing the
+   * file or moving it out of `cur/`. A file whose lease expires comes back
+   * through `new/`, and one delivered `maxDeliveries` times is parked.
    * @throws FileStoreError `ERR_INVALID_OPTION`, synchronously.
    */
+  consume(options: ConsumeOptions & { lease: number }): AsyncIterableIterator<LeasedEntry>;
+  consume(options?: ConsumeOptions): AsyncIterableIterator<Entry>;
   consume(options?: ConsumeOptions): AsyncIterableIterator<Entry> {
     return consumeStore(
       {
-        newDir: this.#areaDirs.new,
+        ...this.#leaseAreas(),
         listNew: () => this.list('new'),
         claim: async (name) => ((await this.claim(name)) ? { name, area: 'cur', path: this.path(name, 'cur') } : null),
       },
       options,
     );
+  }
+
+  /**
+   * Moves the files in `cur/` whose lease is older than `olderThan` ms back
+   * to `new/`, where any consumer takes them again, and resolves with their
+   * names. Safe against their owners (a file renewed meanwhile stays) and
+   * against other requeuers (each file moves once; none is lost or left in
+   * two areas). Also repairs files left in both `new/` and `cur/` for longer
+   * than `olderThan`, and parks expired files delivered `maxDeliveries`
+   * times. With `names`, requeues those files by hand instead, parked or
+   * not (a parked file's delivery count starts again).
+   * Rejects with `ERR_INVALID_OPTION` for a bad option, before touching a file.
+   */
+  async requeue(options: RequeueOptions): Promise<string[]> {
+    if (options === null || typeof options !== 'object') {
+      throw new FileStoreError('ERR_INVALID_OPTION', 'requeue options must be an object');
+    }
+    if (options.names !== undefined) {
+      const names = [...options.names];
+      for (const name of names) assertName(name);
+      return requeueNames(this.#leaseAreas(), names);
+    }
+    const { olderThan, maxDeliveries } = requeueLimits(options);
+    return requeueExpired(this.#leaseAreas(), olderThan, maxDeliveries, options.onEvent);
+  }
+
+  #leaseAreas(): LeaseAreas {
+    return { newDir: this.#areaDirs.new, curDir: this.#areaDirs.cur, listCur: () => this.list('cur') };
   }
 
   /**

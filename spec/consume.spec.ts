@@ -192,12 +192,14 @@ describe('consume()', () => {
     expect(await namesIn(store, 'new')).toEqual(['b', 'c']);
   });
 
-  it('rejects with EEXIST when cur/ holds a different file of a waiting name', async () => {
+  it('skips a waiting name that cur/ holds too (a different file) and reports it, instead of rejecting', async () => {
     const store = await tempStore({ durability: 'none' });
     await commit(store, 'twice', 'new one');
     await writeFile(join(store.root, 'cur', 'twice'), 'old one');
+    const events: unknown[] = [];
 
-    await expect(collect(store.consume())).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(collect(store.consume({ onEvent: (event) => events.push(event) }))).resolves.toEqual([]);
+    expect(events).toEqual([{ type: 'collision', name: 'twice' }]);
     expect(await namesIn(store, 'new')).toEqual(['twice']);
   });
 
