@@ -7,6 +7,7 @@ import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileStore, type Entry, type LeaseEvent } from '../lib/index.js';
+import { docBlock } from './doc-blocks.js';
 import { DIST, namesIn, tempDir, tempStore } from './helpers.js';
 
 async function commit(store: FileStore, name?: string, data = 'x'): Promise<string> {
@@ -508,4 +509,37 @@ describe('leased consumers in processes killed with SIGKILL', () => {
     expect(await store.requeue({ names: ['poison'] })).toEqual(['poison']);
     expect(await namesIn(store, 'new')).toEqual(['poison']);
   });
+});
+
+it('runs the docs leased consumer example: a file left by a killed run is delivered again', {
+  timeout: 30_000,
+}, async () => {
+  const script = docBlock('readme-lease', 'js')
+    .replace("from 'maildir-filestore'", `from ${JSON.stringify(DIST)}`)
+    .replace('lease: 30_000', 'lease: 600');
+  const cwd = await tempDir();
+  await writeFile(join(cwd, 'example.mjs'), script);
+  const store = new FileStore(join(cwd, 'queue'), { durability: 'none' });
+  await store.prepare();
+  const name = await commit(store);
+  await store.claim(name); // a consumer that died holding it
+  const lines: string[] = [];
+  const proc = spawn(process.execPath, ['example.mjs'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(proc);
+  let stderr = '';
+  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => proc.on('close', resolve));
+  await new Promise<void>((resolve) =>
+    proc.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      lines.push(...chunk.split('\n').filter(Boolean));
+      if (lines.length > 0) resolve();
+    }),
+  );
+  proc.kill('SIGTERM');
+
+  expect(await exited).toBe(0);
+  expect(lines).toEqual([`got ${name} delivery 1`]);
+  expect(stderr).toBe(`requeued ${name}\n`);
+  expect(await namesIn(store, 'new')).toEqual([]);
+  expect(await namesIn(store, 'cur')).toEqual([]);
 });
