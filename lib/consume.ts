@@ -21,12 +21,13 @@
  * skipped: it never stops the loop.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { link, unlink } from 'node:fs/promises';
+import { link } from 'node:fs/promises';
 import { sep } from 'node:path';
 import { FileStoreError } from './errors.js';
 import {
   assertMaxDeliveries,
   deliveryState,
+  finishMove,
   lstatOrNull,
   markDelivered,
   markParked,
@@ -365,9 +366,7 @@ class LeaseHolder {
       report(loop, { type: 'collision', name }); // stays in cur/; requeued when the lease expires
       return;
     }
-    await unlink(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
+    await finishMove(loop.source, path);
     report(loop, { type: 'requeued', name, deliveries: this.#deliveries });
   }
 }

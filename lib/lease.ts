@@ -68,6 +68,8 @@ export interface LeaseAreas {
   readonly newDir: string;
   readonly curDir: string;
   listCur(): AsyncIterable<Entry>;
+  /** Makes a directory's changes durable (durability `full`); absent otherwise. */
+  readonly sync?: ((dir: string) => Promise<void>) | undefined;
 }
 
 /** Options of `FileStore.requeue()`. */
@@ -166,7 +168,7 @@ export async function requeueIfExpired(
     await unlink(newPath).catch(ignoreMissing);
     return null;
   }
-  await unlink(curPath).catch(ignoreMissing);
+  await finishMove(areas, curPath);
   return { type: 'requeued', name, deliveries };
 }
 
@@ -215,10 +217,22 @@ export async function requeueNames(areas: LeaseAreas, names: Iterable<string>): 
       await utimes(curPath, now, now);
     }
     await link(curPath, areas.newDir + sep + name);
-    await unlink(curPath).catch(ignoreMissing);
+    await finishMove(areas, curPath);
     requeued.push(name);
   }
   return requeued;
+}
+
+/**
+ * The second half of a move cur/ -> new/ whose `link` is done: with
+ * durability `full`, `new/` is synced before the `cur/` name goes, so a
+ * power cut leaves the file in one area or both (a pair, repaired later),
+ * never in neither.
+ */
+export async function finishMove(areas: LeaseAreas, curPath: string): Promise<void> {
+  await areas.sync?.(areas.newDir);
+  await unlink(curPath).catch(ignoreMissing);
+  await areas.sync?.(areas.curDir);
 }
 
 /** Records the start of delivery number `deliveries` (and renews the lease). */

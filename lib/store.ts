@@ -339,7 +339,12 @@ export class FileStore {
   }
 
   #leaseAreas(): LeaseAreas {
-    return { newDir: this.#areaDirs.new, curDir: this.#areaDirs.cur, listCur: () => this.list('cur') };
+    return {
+      newDir: this.#areaDirs.new,
+      curDir: this.#areaDirs.cur,
+      listCur: () => this.list('cur'),
+      sync: this.#sync,
+    };
   }
 
   /**
