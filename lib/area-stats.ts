@@ -15,11 +15,18 @@ export interface AreaStats {
 
 const IN_FLIGHT = 32;
 
-/** Counts the regular files among `entries` (paths from a streamed listing) and sums their sizes. */
-export async function countFiles(entries: AsyncIterable<{ readonly path: string }>): Promise<AreaStats> {
+/**
+ * Counts the regular files among `entries` (paths from a streamed listing)
+ * and sums their sizes; rejects with the signal's reason once it is aborted.
+ */
+export async function countFiles(
+  entries: AsyncIterable<{ readonly path: string }>,
+  signal?: AbortSignal,
+): Promise<AreaStats> {
   const stats: AreaStats = { files: 0, bytes: 0 };
   const pending = new Set<Promise<void>>();
   for await (const { path } of entries) {
+    signal?.throwIfAborted();
     const done: Promise<void> = add(path, stats).finally(() => pending.delete(done));
     pending.add(done);
     if (pending.size >= IN_FLIGHT) await Promise.race(pending);

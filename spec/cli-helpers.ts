@@ -132,6 +132,8 @@ export interface InProcessOptions {
 export interface InProcessResult {
   code: number;
   stdout: string;
+  /** Standard output's bytes, for binary output (export). */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
@@ -150,7 +152,7 @@ export async function runCli(args: string[], options: InProcessOptions = {}): Pr
     env: options.env ?? process.env,
     signal: options.signal ?? new AbortController().signal,
   });
-  return { code, stdout: stdout.text, stderr: stderr.text };
+  return { code, stdout: stdout.text, stdoutBytes: Buffer.concat(stdout.chunks), stderr: stderr.text };
 }
 
 /** A Writable that keeps what is written, a terminal or not. */

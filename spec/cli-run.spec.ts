@@ -1,7 +1,8 @@
 // The command line in process, through run(argv, io): help, usage errors and
 // their wording, escaping, --json, stat, put's input rules, exit codes.
 // Real processes (signals, races, /dev/null) are in cli.spec.ts.
-import { mkdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
+import { createReadStream, openSync } from 'node:fs';
+import { mkdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -271,7 +272,7 @@ describe('claim', () => {
     expect([won.code, won.stderr]).toEqual([0, '']);
     expect(jsonLines(won.stdout)).toEqual([{ name: 'job', claimed: true }]);
     const lost = await runCli(['claim', store.root, 'job']);
-    expect(lost).toEqual({ code: 3, stdout: '', stderr: '' });
+    expect(lost).toMatchObject({ code: 3, stdout: '', stderr: '' });
     const lostJson = await runCli(['claim', store.root, 'job', '--json']);
     expect([lostJson.code, jsonLines(lostJson.stdout)]).toEqual([3, [{ name: 'job', claimed: false }]]);
   });
@@ -295,7 +296,7 @@ describe('stat', () => {
     await mkdir(join(store.root, 'new', 'subdir'));
     await symlink('/etc/passwd', join(store.root, 'new', 'link'));
     const text = await runCli(['stat', store.root]);
-    expect(text).toEqual({
+    expect(text).toMatchObject({
       code: 0,
       stdout: 'area  files  bytes\ntmp       0      0\nnew       2   2010\ncur       1      5\n',
       stderr: '',
@@ -304,6 +305,41 @@ describe('stat', () => {
     expect(jsonLines(json.stdout)).toEqual([
       { tmp: { files: 0, bytes: 0 }, new: { files: 2, bytes: 2010 }, cur: { files: 1, bytes: 5 } },
     ]);
+  });
+});
+
+describe('progress on a terminal stderr', () => {
+  const line = (text: string): RegExp => new RegExp(`^\\rmaildir-filestore: ${text}(, [\\d.]+ k?B/s)?\\x1b\\[K\\n$`);
+
+  it('export shows the files of the area count', async () => {
+    const store = await tempStore();
+    await put(store, 'a', 'x'.repeat(1000));
+    await put(store, 'b', 'y');
+    await symlink('/etc/passwd', join(store.root, 'new', 'link'));
+    const { code, stderr } = await runCli(['export', store.root, 'new'], { stderrTTY: true });
+    expect(code).toBe(0);
+    expect(stderr).toMatch(line('exporting: 2 of 2 files, 3\\.6 kB'));
+    const quiet = await runCli(['export', store.root, 'new']);
+    expect([quiet.code, quiet.stderr]).toEqual([0, '']);
+  });
+
+  it('import from a file shows the bytes of its size; from a pipe without a total', async () => {
+    const from = await tempStore();
+    await put(from, 'a', 'x'.repeat(1000));
+    const archive = join(await tempDir(), 'a.tar');
+    const exported = await runCli(['export', from.root, 'new']);
+    await writeFile(archive, exported.stdoutBytes);
+    const size = (await stat(archive)).size;
+    const to = await tempStore();
+    const stdin = createReadStream('', { fd: openSync(archive, 'r') });
+    const fromFile = await runCli(['import', to.root, '--durability', 'none'], { stdin, stderrTTY: true });
+    expect(fromFile.code).toBe(0);
+    expect(fromFile.stderr).toMatch(
+      line(`importing: 1 file, ${(size / 1000).toFixed(1)} kB of ${(size / 1000).toFixed(1)} kB \\(100%\\)`),
+    );
+    const again = await tempStore();
+    const piped = await runCli(['import', again.root], { input: await readFile(archive), stderrTTY: true });
+    expect(piped.stderr).toMatch(line(`importing: 1 file, ${(size / 1000).toFixed(1)} kB`));
   });
 });
 
@@ -325,19 +361,10 @@ describe('--json on the other commands', () => {
     const from = await tempStore();
     await put(from, 'one', '1');
     await put(from, 'two\nlines', '22');
-    const { run } = await import('../lib/cli/run.js');
-    const { Collector } = await import('./cli-helpers.js');
-    const tar = new Collector(false);
-    const exported = await run(['export', from.root, 'new'], {
-      stdin: new PassThrough(),
-      stdout: tar,
-      stderr: new Collector(false),
-      env: {},
-      signal: new AbortController().signal,
-    });
-    expect(exported).toBe(0);
+    const exported = await runCli(['export', from.root, 'new']);
+    expect(exported.code).toBe(0);
     const to = await tempStore();
-    const imported = await runCli(['import', to.root, 'cur', '--json'], { input: Buffer.concat(tar.chunks) });
+    const imported = await runCli(['import', to.root, 'cur', '--json'], { input: exported.stdoutBytes });
     expect(imported.code).toBe(0);
     expect(
       (jsonLines(imported.stdout) as Array<{ name: string }>).sort((a, b) => a.name.localeCompare(b.name)),

@@ -1,7 +1,7 @@
 // `maildir-filestore export` and `import`, run as real child processes against GNU tar.
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Header } from 'tar-stream';
@@ -232,13 +232,18 @@ describe('progress on a terminal', () => {
     return;
   }
 
-  it('export and import draw "N files, BYTES" on a terminal stderr and end the line; the archive is unharmed', async () => {
+  it('export and import draw "N of TOTAL files, BYTES" and "N files, BYTES of SIZE" on a terminal stderr and end the line; the archive is unharmed', async () => {
     const { store, files } = await filledStore();
     const out = join(await tempDir(), 'out.tar');
     const exported = await bash(`script -qec ${q(`node ${q(CLI)} export ${q(store.root)} new > ${q(out)}`)} /dev/null`);
     expect(exported.code).toBe(0);
     const terminal = exported.stdout.toString();
-    expect(terminal).toMatch(/^\rmaildir-filestore: exporting: 5 files, 70\d\.\d kB\x1b\[K\r\n$/);
+    const rate = '(, [\\d.]+ [kMG]?B/s)?';
+    expect(terminal).toMatch(
+      new RegExp(
+        `^(\\rmaildir-filestore: exporting: \\d of 5 files, [\\d.]+ k?B${rate}\\x1b\\[K)*\\rmaildir-filestore: exporting: 5 of 5 files, 70\\d\\.\\d kB${rate}\\x1b\\[K\\r\\n$`,
+      ),
+    );
     expect((await run('tar', ['-tf', out])).stdout.trimEnd().split('\n').sort()).toEqual([...files.keys()].sort());
 
     const target = await tempStore();
@@ -246,8 +251,11 @@ describe('progress on a terminal', () => {
       `script -qec ${q(`node ${q(CLI)} import ${q(target.root)} --durability none < ${q(out)} > /dev/null`)} /dev/null`,
     );
     expect(imported.code).toBe(0);
+    const size = `${((await stat(out)).size / 1000).toFixed(1)} kB`;
     expect(imported.stdout.toString()).toMatch(
-      /^(\rmaildir-filestore: importing: \d files, [\d.]+ kB\x1b\[K)*\rmaildir-filestore: importing: 5 files, 70\d\.\d kB\x1b\[K\r\n$/,
+      new RegExp(
+        `^(\\rmaildir-filestore: importing: \\d files?, [\\d.]+ k?B of ${size} \\(\\d+%\\)${rate}\\x1b\\[K)*\\rmaildir-filestore: importing: 5 files, ${size} of ${size} \\(100%\\)${rate}\\x1b\\[K\\r\\n$`,
+      ),
     );
     expect(await namesIn(target, 'new')).toEqual([...files.keys()].sort());
   });

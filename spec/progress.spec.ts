@@ -46,6 +46,20 @@ describe('progressLine and formatBytes', () => {
     expect(progressLine('exporting', 1, 512)).toBe('exporting: 1 file, 512 B');
     expect(progressLine('importing', 3, 2_000_000)).toBe('importing: 3 files, 2.0 MB');
   });
+
+  it('shows the totals and the rate where known', () => {
+    expect(progressLine('exporting', 3, 1_500_000, { total: { files: 10 }, rate: 2_000_000 })).toBe(
+      'exporting: 3 of 10 files, 1.5 MB, 2.0 MB/s',
+    );
+    expect(progressLine('exporting', 0, 0, { total: { files: 1 } })).toBe('exporting: 0 of 1 file, 0 B');
+    expect(progressLine('importing', 3, 1_500_000, { total: { bytes: 4_000_000 }, rate: 512.4 })).toBe(
+      'importing: 3 files, 1.5 MB of 4.0 MB (37%), 512 B/s',
+    );
+    expect(progressLine('importing', 0, 0, { total: { bytes: 0 } })).toBe('importing: 0 files, 0 B of 0 B (100%)');
+    expect(progressLine('importing', 1, 5_000, { total: { bytes: 4_000 } })).toBe(
+      'importing: 1 file, 5.0 kB of 4.0 kB (100%)',
+    );
+  });
 });
 
 describe('ProgressMeter', () => {
@@ -69,7 +83,7 @@ describe('ProgressMeter', () => {
     expect(sink.text).toBe('');
     now = 1250;
     meter.update(2, 2_000);
-    expect(sink.text).toBe(drawn('exporting: 2 files, 2.0 kB'));
+    expect(sink.text).toBe(drawn('exporting: 2 files, 2.0 kB, 8.0 kB/s'));
     now = 1400;
     meter.update(3, 3_000);
     now = 1500;
@@ -79,8 +93,35 @@ describe('ProgressMeter', () => {
     meter.update(6, 6_000);
     meter.finish(6, 6_000);
     expect(sink.text).toBe(
-      `${drawn('exporting: 2 files, 2.0 kB')}${drawn('exporting: 4 files, 4.0 kB')}${drawn('exporting: 5 files, 1.5 MB')}\n`,
+      `${drawn('exporting: 2 files, 2.0 kB, 8.0 kB/s')}${drawn('exporting: 4 files, 4.0 kB, 8.0 kB/s')}${drawn('exporting: 5 files, 1.5 MB, 3.0 MB/s')}\n`,
     );
+  });
+});
+
+describe('ProgressMeter with totals', () => {
+  it('shows the total given at the start or later, and the rate once an interval has passed', () => {
+    const sink = new Sink(true);
+    let now = 0;
+    const meter = new ProgressMeter(sink, 'importing', { now: () => now, total: { bytes: 10_000_000 } });
+    now = 250;
+    meter.update(1, 1_000_000);
+    meter.setTotal({ files: 4 });
+    now = 1000;
+    meter.update(2, 5_000_000);
+    now = 2000;
+    meter.finish(4, 10_000_000);
+    expect(sink.text).toBe(
+      `${drawn('importing: 1 file, 1.0 MB of 10.0 MB (10%), 4.0 MB/s')}${drawn('importing: 2 of 4 files, 5.0 MB of 10.0 MB (50%), 5.0 MB/s')}${drawn('importing: 4 of 4 files, 10.0 MB of 10.0 MB (100%), 5.0 MB/s')}\n`,
+    );
+  });
+
+  it('leaves the rate out before an interval has passed', () => {
+    const sink = new Sink(true);
+    let now = 0;
+    const meter = new ProgressMeter(sink, 'exporting', { now: () => now, total: { files: 2 } });
+    now = 100;
+    meter.finish(2, 2_048);
+    expect(sink.text).toBe(`${drawn('exporting: 2 of 2 files, 2.0 kB')}\n`);
   });
 });
 

@@ -6,6 +6,13 @@
  * argument and option specs, so no command casts a parsed value. The
  * dispatcher in `run.ts` answers `--help` and turns errors into exit codes,
  * so a command only does its job.
+ *
+ * Adding an option: list it in the command's `options` with a reader from
+ * `specs.ts` (`flag()`, `text()`, `integer(fallback, min, max)`,
+ * `duration()`, `durability`, `json`) or your own `ValueSpec`; `run` then
+ * gets `options.name` with the reader's type. With `json` in the options,
+ * print through `jsonLine`/`printNames` (`output.ts`); errors turn into
+ * JSON on stderr by themselves.
  */
 import type { Readable, Writable } from 'node:stream';
 

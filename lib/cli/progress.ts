@@ -2,7 +2,10 @@
  * The progress line of long exports and imports. It is drawn on a terminal
  * only: when stderr is a file or a pipe the meter stays silent, so scripts
  * and logs see nothing but errors. The line is redrawn in place with `\r`,
- * at most once per interval, and ended with a newline by `finish()`.
+ * at most once per interval, and ended with a newline by `finish()`. Where a
+ * total is known (the area's file count for an export, the archive's size
+ * for an import from a file) the line shows it, and once an interval has
+ * passed, the rate in bytes per second.
  */
 import type { Writable } from 'node:stream';
 import { PROGRAM } from './output.js';
@@ -19,14 +22,44 @@ export interface ProgressOptions {
    * @default Date.now
    */
   now?: () => number;
+  /** What the whole job is, where known; {@link ProgressMeter.setTotal} can add it later. */
+  total?: ProgressTotal;
+}
+
+/** The size of the whole job, as far as it is known. */
+export interface ProgressTotal {
+  files?: number;
+  bytes?: number;
+}
+
+/** What a progress line shows besides the counts. */
+export interface ProgressExtras {
+  total?: ProgressTotal;
+  /** Bytes per second so far. */
+  rate?: number;
 }
 
 /** A stream that may be a terminal, as `process.stderr` is. */
 export type MaybeTty = Writable & { isTTY?: boolean };
 
-/** One line of progress: `exporting: 3 files, 1.5 MB`. */
-export function progressLine(label: string, files: number, bytes: number): string {
-  return `${label}: ${files} file${files === 1 ? '' : 's'}, ${formatBytes(bytes)}`;
+/**
+ * One line of progress: `exporting: 3 files, 1.5 MB`, with totals and a rate
+ * where known: `exporting: 3 of 10 files, 1.5 MB, 2.0 MB/s`,
+ * `importing: 3 files, 1.5 MB of 4.0 MB (37%), 2.0 MB/s`.
+ */
+export function progressLine(label: string, files: number, bytes: number, extras: ProgressExtras = {}): string {
+  const { total = {}, rate } = extras;
+  const plural = (total.files ?? files) === 1 ? '' : 's';
+  const counted = total.files === undefined ? `${files} file${plural}` : `${files} of ${total.files} file${plural}`;
+  const size =
+    total.bytes === undefined
+      ? formatBytes(bytes)
+      : `${formatBytes(bytes)} of ${formatBytes(total.bytes)} (${percent(bytes, total.bytes)}%)`;
+  return `${label}: ${counted}, ${size}${rate === undefined ? '' : `, ${formatBytes(Math.round(rate))}/s`}`;
+}
+
+function percent(part: number, whole: number): number {
+  return whole === 0 ? 100 : Math.min(100, Math.floor((part / whole) * 100));
 }
 
 /** A byte count with a decimal unit: `512 B`, `1.5 kB`, `12.3 MB`, `4.0 GB`. */
@@ -48,6 +81,8 @@ export class ProgressMeter {
   readonly #interval: number;
   readonly #now: () => number;
   readonly #enabled: boolean;
+  readonly #start: number;
+  #total: ProgressTotal;
   #lastDraw: number;
   #finished = false;
 
@@ -57,7 +92,14 @@ export class ProgressMeter {
     this.#interval = options.interval ?? 250;
     this.#now = options.now ?? Date.now;
     this.#enabled = stream.isTTY === true;
-    this.#lastDraw = this.#now();
+    this.#total = { ...options.total };
+    this.#start = this.#now();
+    this.#lastDraw = this.#start;
+  }
+
+  /** Adds what became known about the whole job (a count that finished after the work began). */
+  setTotal(total: ProgressTotal): void {
+    this.#total = { ...this.#total, ...total };
   }
 
   /** Whether anything is drawn: `stream` is a terminal. */
@@ -83,7 +125,15 @@ export class ProgressMeter {
   }
 
   #draw(files: number, bytes: number): void {
+    const elapsed = this.#now() - this.#start;
+    const rate = elapsed >= this.#interval ? (bytes * 1000) / elapsed : undefined;
+    const line = progressLine(
+      this.#label,
+      files,
+      bytes,
+      rate === undefined ? { total: this.#total } : { total: this.#total, rate },
+    );
     // \r returns to the line's start, ESC [ K clears what a longer previous line left
-    this.#stream.write(`\r${PROGRAM}: ${progressLine(this.#label, files, bytes)}\x1b[K`);
+    this.#stream.write(`\r${PROGRAM}: ${line}\x1b[K`);
   }
 }

@@ -1,6 +1,8 @@
+import { fstat } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { FileStore } from '../../index.js';
-import { UsageError, defineCommand } from '../command.js';
+import { UsageError, defineCommand, type Io } from '../command.js';
 import { printNames } from '../output.js';
 import { ProgressMeter } from '../progress.js';
 import { dir, durability, flag, json, optionalArea } from '../specs.js';
@@ -23,8 +25,10 @@ stop it the same way (exit 130 or 143). The files committed before stay and
 their names are printed; the file in progress is removed from tmp/. Nothing
 is ever written outside DIR. Standard input must not be a terminal.
 
-When standard error is a terminal, a progress line (files and bytes read so
-far) is drawn there; otherwise nothing is printed but errors.
+When standard error is a terminal, a progress line is drawn there: files
+and bytes read so far, of the archive's size when standard input is a file,
+and the rate, e.g. "importing: 3 files, 1.5 MB of 4.0 MB (37%), 2.0 MB/s";
+otherwise nothing is printed but errors.
 
 Options:
   --overwrite          replace existing files instead of failing with EEXIST
@@ -37,7 +41,7 @@ Options:
       throw new UsageError('refusing to read a tar archive from a terminal: redirect standard input (< in.tar)');
     }
     const store = new FileStore(root, { durability: options.durability });
-    const meter = new ProgressMeter(io.stderr, 'importing');
+    const meter = new ProgressMeter(io.stderr, 'importing', { total: { bytes: await inputSize(io.stdin, io.stderr) } });
     const counter = new TarCounter((files, bytes) => meter.update(files, bytes));
     // importTar reports the input's errors itself, and destroys the input when it stops early
     pipeline(io.stdin, counter, { signal: io.signal }).catch(() => {});
@@ -55,3 +59,12 @@ Options:
     return 0;
   },
 });
+
+const fstatFd = promisify(fstat);
+
+/** The archive's size when standard input is a regular file (for the progress line on a terminal), else `undefined`. */
+async function inputSize(stdin: Io['stdin'], stderr: Io['stderr']): Promise<number | undefined> {
+  if (stderr.isTTY !== true || typeof stdin.fd !== 'number') return undefined;
+  const stats = await fstatFd(stdin.fd).catch(() => null);
+  return stats?.isFile() === true ? stats.size : undefined;
+}
