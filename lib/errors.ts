@@ -25,7 +25,13 @@ export type FileStoreErrorCode =
   /** The thread `exportTar` reads small files on ended while it was reading. */
   | 'ERR_READER_EXITED'
   /** A leased consumer's lease on a file was taken by a requeue (its renewals came too late): the reason of `LeasedEntry.signal`. */
-  | 'ERR_LEASE_LOST';
+  | 'ERR_LEASE_LOST'
+  /**
+   * The thread that commits small files ended while it was committing this
+   * one (it does not end by itself while it has work): whether the file made
+   * it to its target is unknown; its tmp file is removed.
+   */
+  | 'ERR_COMMIT_THREAD_EXITED';
 
 /** An error raised by maildir-filestore itself, with a string `code`. */
 export class FileStoreError extends Error {

@@ -4,10 +4,11 @@
  * A generated name is `<seconds>.M<micros>P<pid>[T<thread>]Q<counter>R<random>.<host>`:
  * the creation second first and the microseconds zero-padded to six digits,
  * so sorting names sorts them by age (to the microsecond, on one host); then an id
- * unique per process and call. The random part keeps names unique where pid
- * and hostname are not (containers sharing one volume are all pid 1).
+ * unique per process and call: the pid, the thread, a counter, and a random
+ * part drawn once per process, which keeps names unique where pid and hostname
+ * are not (containers sharing one volume are all pid 1).
  */
-import { randomFillSync } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { FileStoreError } from './errors.js';
@@ -138,20 +139,18 @@ export function escapeHostname(hostname: string): string {
   return hostname.replace(/[/:\\\0]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
 
-const RANDOM_POOL_SIZE = 4096;
-const randomPool = Buffer.alloc(RANDOM_POOL_SIZE);
-let randomOffset = RANDOM_POOL_SIZE;
+/**
+ * The random part, drawn once per process (and per thread: each has its own
+ * module instance). Names of one process differ by their counter; the random
+ * part tells processes apart whose pid, hostname and microsecond coincide
+ * (containers sharing a volume are all pid 1). Drawing it per name cost five
+ * times the rest of the name.
+ */
+const RANDOM = randomBytes(4).toString('hex');
+const PROCESS_PART = `P${process.pid}${threadId === 0 ? '' : `T${threadId}`}Q`;
 let counter = 0;
-
-function randomHex(): string {
-  if (randomOffset + 4 > RANDOM_POOL_SIZE) {
-    randomFillSync(randomPool);
-    randomOffset = 0;
-  }
-  const value = randomPool.readUInt32BE(randomOffset);
-  randomOffset += 4;
-  return value.toString(16).padStart(8, '0');
-}
+let lastHost = '';
+let lastSuffix = '';
 
 /**
  * A new unique name for this host. `escapedHost` must come from
@@ -160,7 +159,11 @@ function randomHex(): string {
 export function uniqueName(escapedHost: string): string {
   const micros = Math.floor((performance.timeOrigin + performance.now()) * 1000);
   const seconds = Math.floor(micros / 1_000_000);
-  const thread = threadId === 0 ? '' : `T${threadId}`;
+  const fraction = micros - seconds * 1_000_000;
   counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${seconds}.M${String(micros % 1_000_000).padStart(6, '0')}P${process.pid}${thread}Q${counter}R${randomHex()}.${escapedHost}`;
+  if (escapedHost !== lastHost) {
+    lastHost = escapedHost;
+    lastSuffix = `R${RANDOM}.${escapedHost}`;
+  }
+  return `${seconds}.M${fraction >= 100_000 ? fraction : String(fraction).padStart(6, '0')}${PROCESS_PART}${counter}${lastSuffix}`;
 }

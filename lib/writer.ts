@@ -9,10 +9,17 @@
  * unlinks the private file unless it was already put in place. An operation
  * in flight when `destroy()` is called finishes first, so the descriptor is
  * never closed under a pending write.
+ *
+ * At durability `none` a writer first keeps its bytes in memory: a file that
+ * ends within `SMALL_FILE_MAX` is committed whole by the commit thread (see
+ * commit-thread.ts), with no file in `tmp/` before `_final`. A file that
+ * grows past it, a writer past the thread's caps, or a commit the thread
+ * hands back goes to its file through the thread pool as above.
  */
 import { close, constants, fstatSync, fsync, lstat, open, unlink, write, writev, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
+import { commitThread, SMALL_FILE_MAX, type CommitRequest } from './commit-thread.js';
 import { syncDirectory, type Durability } from './durability.js';
 import { place } from './place.js';
 
@@ -49,6 +56,9 @@ export class FileWriter extends Writable {
   #tmpExists = false;
   #busy = false;
   #whenIdle: (() => void) | null = null;
+  /** Copies of the bytes written so far while the writer buffers; null once it writes to its file. */
+  #buffer: Buffer[] | null = null;
+  #buffered = 0;
 
   /** @internal Use `FileStore.create()`. */
   constructor(plan: WriterPlan) {
@@ -56,6 +66,7 @@ export class FileWriter extends Writable {
     this.name = plan.name;
     this.#plan = plan;
     this.#path = plan.tmpPath;
+    if (plan.durability === 'none' && commitThread.admit()) this.#buffer = [];
   }
 
   /** Where the file is now: its temporary path until committed, then its target path. */
@@ -64,34 +75,97 @@ export class FileWriter extends Writable {
   }
 
   override _construct(cb: Callback): void {
-    this.#run((done) => {
-      open(this.#plan.tmpPath, OPEN_FLAGS, this.#plan.mode, (err, fd) => {
-        if (!err) {
-          this.#fd = fd;
-          this.#tmpExists = true;
-        }
-        done(err);
-      });
-    }, cb);
+    if (this.#buffer !== null) return cb();
+    this.#run((done) => this.#open(done), cb);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, cb: Callback): void {
-    this.#run((done) => writeAll(this.#fd as number, [chunk], done), cb);
+    if (this.#buffer === null) return this.#run((done) => writeAll(this.#fd as number, [chunk], done), cb);
+    if (this.#hold([chunk])) return cb();
+    this.#spill([chunk], cb);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: Callback): void {
-    this.#run(
-      (done) =>
-        writeAll(
-          this.#fd as number,
-          chunks.map((c) => c.chunk),
-          done,
-        ),
-      cb,
-    );
+    const buffers = chunks.map((c) => c.chunk);
+    if (this.#buffer === null) return this.#run((done) => writeAll(this.#fd as number, buffers, done), cb);
+    if (this.#hold(buffers)) return cb();
+    this.#spill(buffers, cb);
   }
 
   override _final(cb: Callback): void {
+    if (this.#buffer === null) this.#commitFile(cb);
+    else this.#commitBuffered(cb);
+  }
+
+  #open(done: Callback): void {
+    open(this.#plan.tmpPath, OPEN_FLAGS, this.#plan.mode, (err, fd) => {
+      if (!err) {
+        this.#fd = fd;
+        this.#tmpExists = true;
+      }
+      done(err);
+    });
+  }
+
+  /** Keeps copies of `chunks` in memory; false when the file or the process-wide budget would grow too big. */
+  #hold(chunks: Buffer[]): boolean {
+    let bytes = 0;
+    for (const chunk of chunks) bytes += chunk.length;
+    if (this.#buffered + bytes > SMALL_FILE_MAX || !commitThread.reserve(bytes)) return false;
+    this.#buffered += bytes;
+    // copies: the caller may reuse its buffers once the write has called back
+    for (const chunk of chunks) (this.#buffer as Buffer[]).push(Buffer.from(chunk));
+    return true;
+  }
+
+  /** Stops buffering: gives back the buffering slot and budget, and returns what was held. */
+  #release(): Buffer[] {
+    const held = this.#buffer ?? [];
+    commitThread.leave(this.#buffered);
+    this.#buffer = null;
+    this.#buffered = 0;
+    return held;
+  }
+
+  /** Goes over to the file: opens it and writes what was held, then `more`. */
+  #spill(more: Buffer[], cb: Callback): void {
+    const chunks = [...this.#release(), ...more];
+    const steps: Array<(done: Callback) => void> = [(done) => this.#open(done)];
+    if (chunks.length > 0) steps.push((done) => writeAll(this.#fd as number, chunks, done));
+    this.#sequence(steps, cb);
+  }
+
+  /** The whole commit on the commit thread, or through the thread pool when the thread does not take it or hands it back. */
+  #commitBuffered(cb: Callback): void {
+    const { tmpPath, targetPath, overwrite, mode } = this.#plan;
+    const request: CommitRequest = {
+      tmpPath,
+      targetPath,
+      overwrite,
+      mode,
+      chunks: this.#buffer as Buffer[],
+      bytes: this.#buffered,
+    };
+    const throughPool = (): void => this.#spill([], (err) => (err ? cb(err) : this.#commitFile(cb)));
+    this.#busy = true;
+    const taken = commitThread.commit(request, (outcome) => {
+      if (outcome === 'rerouted') {
+        this.#settle();
+        return this.destroyed ? cb(ABORTED) : throughPool();
+      }
+      this.#release();
+      if (outcome === null) this.#path = targetPath;
+      // the thread ended mid-commit and may have left its tmp file: _destroy removes it
+      else if ((outcome as NodeJS.ErrnoException).code === 'ERR_COMMIT_THREAD_EXITED') this.#tmpExists = true;
+      this.#settle();
+      cb(outcome);
+    });
+    if (taken) return;
+    this.#busy = false;
+    throughPool();
+  }
+
+  #commitFile(cb: Callback): void {
     const { durability, tmpPath, targetPath, overwrite } = this.#plan;
     const fd = this.#fd as number;
     const steps: Array<(done: Callback) => void> = [];
@@ -126,6 +200,7 @@ export class FileWriter extends Writable {
 
   override _destroy(err: Error | null, cb: Callback): void {
     const cleanup = (): void => {
+      if (this.#buffer !== null) this.#release();
       const fd = this.#fd;
       this.#fd = null;
       const removeTmp = (): void => {
@@ -144,12 +219,17 @@ export class FileWriter extends Writable {
   #run(op: (done: Callback) => void, cb: Callback): void {
     this.#busy = true;
     op((err) => {
-      this.#busy = false;
-      const idle = this.#whenIdle;
-      this.#whenIdle = null;
-      idle?.();
+      this.#settle();
       cb(err);
     });
+  }
+
+  /** Marks the writer idle, and runs a `destroy()` that waited for it. */
+  #settle(): void {
+    this.#busy = false;
+    const idle = this.#whenIdle;
+    this.#whenIdle = null;
+    idle?.();
   }
 
   /** Runs `steps` one after another through {@link #run}; stops at the first error, or when the writer was destroyed meanwhile. */

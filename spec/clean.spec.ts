@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
+import { SMALL_FILE_MAX } from '../lib/commit-thread.js';
 import { FileStore } from '../lib/index.js';
 import { namesIn, tempStore } from './helpers.js';
 
@@ -66,7 +67,9 @@ describe('clean()', () => {
   it("never removes the file of a live writer of this process, however old, nor of another store object's", async () => {
     const store = await tempStore({ durability: 'none' });
     const writer = store.create('slow-upload');
-    await new Promise<void>((resolve, reject) => writer.write('part one', (err) => (err ? reject(err) : resolve())));
+    // past SMALL_FILE_MAX, so the writer has its file in tmp/ (smaller files at durability none wait in memory)
+    const partOne = Buffer.alloc(SMALL_FILE_MAX + 1, 'a');
+    await new Promise<void>((resolve, reject) => writer.write(partOne, (err) => (err ? reject(err) : resolve())));
     await age(writer.path, 100 * HOUR);
     const other = new FileStore(store.root);
 

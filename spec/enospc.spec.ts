@@ -82,6 +82,16 @@ vi.mock('node:fs', async (importOriginal) => {
   };
 });
 
+// The faults here are injected into node:fs of this thread, which small files at
+// durability none bypass on the commit thread: every writer takes the thread
+// pool, as where threads are refused. The commit thread's faults are in
+// commit-thread.spec.ts (injected through its fs object, and real ENOSPC).
+vi.mock('../lib/commit-thread.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../lib/commit-thread.js')>();
+  real.commitThread.admit = () => false;
+  return real;
+});
+
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
   const promiseFault =

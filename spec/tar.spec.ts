@@ -425,10 +425,11 @@ describe('importTar', () => {
     const bytes = await archive([[{ name: 'slow' }, Buffer.alloc(100_000, 9)]]);
     const source = new PassThrough();
     const done = store.importTar(source);
-    source.write(bytes.subarray(0, 50_000));
+    // past 64 KiB of the entry, so its writer has its file in tmp/ (smaller ones at durability none wait in memory)
+    source.write(bytes.subarray(0, 80_000));
     await vi.waitFor(async () => expect(await namesIn(store, 'tmp')).toHaveLength(1));
     expect(await namesIn(store, 'new')).toEqual([]);
-    source.end(bytes.subarray(50_000));
+    source.end(bytes.subarray(80_000));
     expect(await done).toEqual(['slow']);
     expect(await namesIn(store, 'new')).toEqual(['slow']);
     expect(await namesIn(store, 'tmp')).toEqual([]);
