@@ -235,7 +235,7 @@ describe('serve', () => {
     const store = new FileStore(dir);
     const socket = connect(server.port, '127.0.0.1');
     socket.on('error', () => {});
-    socket.write('PUT /files/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n');
+    socket.write('PUT /files/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n');
     // past 64 KiB, so the upload has its file in tmp/ (smaller ones at durability none wait in memory)
     socket.write(randomBytes(70_000));
     await vi.waitFor(async () => expect(await namesIn(store, 'tmp')).toHaveLength(1), { timeout: 10_000 });

@@ -2,7 +2,7 @@
 // after each test), the JSON error shape, and curl as a client.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect } from 'vitest';
 import type { FileStore } from '../lib/index.js';
@@ -60,4 +60,26 @@ export async function curl(
   const text = result.stdout.toString();
   const cut = text.lastIndexOf('\n');
   return { status: Number(text.slice(cut + 1)), body: text.slice(0, cut), code: result.code };
+}
+
+/** One request with Node's own HTTP client (which, unlike fetch, sends any Host or Origin it is given). */
+export function nodeRequest(
+  port: number,
+  options: { method?: string; path?: string; headers?: Record<string, string | number>; body?: string | Buffer } = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path ?? '/', headers: options.headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
 }

@@ -81,7 +81,7 @@ describe('GET /export/AREA.tar', () => {
     const before = await openFds();
     const socket = connect(port, '127.0.0.1');
     socket.on('error', () => {});
-    socket.write('GET /export/new.tar HTTP/1.1\r\nHost: x\r\n\r\n');
+    socket.write('GET /export/new.tar HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     let received = 0;
     socket.on('data', (chunk: Buffer) => {
       received += chunk.length;
@@ -174,7 +174,7 @@ describe('POST /import', () => {
     ]);
     const socket = connect(port, '127.0.0.1');
     socket.on('error', () => {});
-    socket.write(`POST /import HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(`POST /import HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n`);
     socket.write(body.subarray(0, 512 * 1024));
     await vi.waitFor(
       async () => expect([await namesIn(store, 'new'), (await namesIn(store, 'tmp')).length]).toEqual([['done'], 1]),

@@ -95,7 +95,7 @@ describe('aborted, oversize and failed uploads leave nothing behind', () => {
   it('a client that sends half the body and disconnects', async () => {
     const { store, port, base } = await start();
     const socket = connect(port, '127.0.0.1');
-    socket.write(`PUT /files/half HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n`);
+    socket.write(`PUT /files/half HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 200000\r\n\r\n`);
     socket.write(randomBytes(100_000));
     await vi.waitFor(async () => expect(await namesIn(store, 'tmp')).toHaveLength(1), { timeout: 10_000 });
     socket.destroy();
@@ -135,7 +135,7 @@ describe('aborted, oversize and failed uploads leave nothing behind', () => {
     const answer = raw(
       port,
       Buffer.concat([
-        Buffer.from(`PUT /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`),
+        Buffer.from(`PUT /files/big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n`),
         body,
       ]),
     );
@@ -162,7 +162,7 @@ describe('aborted, oversize and failed uploads leave nothing behind', () => {
 
   it('a client that is too slow with its headers: 408 and the connection closed', async () => {
     const { store, port } = await start({ headersTimeout: 300 });
-    const answer = await raw(port, 'PUT /files/slow HTTP/1.1\r\nHost: x\r\n');
+    const answer = await raw(port, 'PUT /files/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n');
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     await expectEmpty(store);
   });

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import type { Area } from '../names.js';
 import { requestBody } from './body.js';
+import { formUpload, isFormBody } from './form-upload.js';
 import { HttpError, sendJson } from './http-error.js';
 import { writeOut } from '../write-out.js';
 import { booleanParam, type RequestContext, type Route } from './router.js';
@@ -12,7 +13,11 @@ const LIST_BATCH = 256;
 
 /** The routes under `/files`. */
 export const filesRoutes: readonly Route[] = [
-  { method: 'POST', path: '/files', handler: (ctx) => upload(ctx, undefined) },
+  {
+    method: 'POST',
+    path: '/files',
+    handler: (ctx) => (isFormBody(ctx.req.headers['content-type']) ? formUpload(ctx) : upload(ctx, undefined)),
+  },
   { method: 'PUT', path: '/files/:name', handler: (ctx) => upload(ctx, ctx.params.name) },
   { method: 'GET', path: '/files', handler: list },
   { method: 'GET', path: '/files/:area/:name', handler: (ctx) => read(ctx, true) },

@@ -13,7 +13,13 @@ export type HttpErrorCode =
   /** A malformed request, e.g. a bad percent-encoding or Content-Length (400). */
   | 'ERR_BAD_REQUEST'
   /** `POST /files/NAME/claim` lost: the file is not (or no longer) in new/ (409). */
-  | 'ERR_CLAIM_LOST';
+  | 'ERR_CLAIM_LOST'
+  /** The `Host` header names neither an address of the server, `localhost`, nor an allowed host (403): DNS rebinding. */
+  | 'ERR_HOST_NOT_ALLOWED'
+  /** A browser request from another origin that is not allowed (403). */
+  | 'ERR_CROSS_ORIGIN'
+  /** A form with more file parts than the server takes at once (413). */
+  | 'ERR_TOO_MANY_FILES';
 
 /** An error with the HTTP status it answers with. */
 export class HttpError extends Error {

@@ -2,5 +2,5 @@
  * The HTTP upload server, its own entry point (`maildir-filestore/server`), so
  * that the library's main entry loads no HTTP code.
  */
-export { createServer } from './server.js';
+export { assertToken, createServer } from './server.js';
 export type { ServerOptions } from './server.js';

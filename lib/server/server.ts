@@ -14,6 +14,7 @@ import type { FileStore } from '../store.js';
 import { discardBody } from './body.js';
 import { filesRoutes } from './files-routes.js';
 import { HttpError, describeError, sendJson } from './http-error.js';
+import { checkOrigin, originPolicy, preflightHeaders } from './origin-guard.js';
 import { Router, type Route } from './router.js';
 import { tarRoutes } from './tar-routes.js';
 
@@ -31,6 +32,20 @@ export interface ServerOptions {
    * @default undefined (no authorization)
    */
   token?: string;
+  /**
+   * Host names (of `Host` headers) served besides IP addresses and
+   * `localhost`, e.g. the name of a reverse proxy; `['*']` accepts any
+   * and gives up the protection against DNS rebinding.
+   * @default [] (IP addresses and localhost only)
+   */
+  allowedHosts?: readonly string[];
+  /**
+   * Origins (`https://app.example`) whose pages may send cross-origin
+   * requests; they get CORS headers and preflight answers. `['*']` allows
+   * every origin. Other browser requests from other origins are `403`.
+   * @default [] (same origin only)
+   */
+  allowedOrigins?: readonly string[];
   /**
    * Milliseconds a client has to send the request headers; then `408`.
    * @default 20000
@@ -79,10 +94,10 @@ export function createServer(store: FileStore, options: ServerOptions = {}): Ser
     keepAliveTimeout = 5_000,
     onError,
   } = options;
+  const policy = originPolicy(options.allowedHosts, options.allowedOrigins);
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0)
     throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
-  if (token !== undefined && (typeof token !== 'string' || token === ''))
-    throw new TypeError('token must be a non-empty string');
+  if (token !== undefined) assertToken(token);
   const expected = token === undefined ? null : hash(`Bearer ${token}`);
   const routes: Route[] = [...filesRoutes, ...tarRoutes];
   const router = new Router(routes);
@@ -92,6 +107,12 @@ export function createServer(store: FileStore, options: ServerOptions = {}): Ser
   };
 
   const dispatch = async (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> => {
+    const cors = checkOrigin(req, policy);
+    for (const [key, value] of Object.entries(cors)) if (value !== undefined) res.setHeader(key, value);
+    if (req.method === 'OPTIONS' && cors['access-control-allow-origin'] !== undefined) {
+      res.writeHead(204, preflightHeaders(req)).end();
+      return;
+    }
     if (expected !== null && !authorized(req, expected)) {
       throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong Authorization: Bearer token');
     }
@@ -135,6 +156,16 @@ export function createServer(store: FileStore, options: ServerOptions = {}): Ser
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
   server.setTimeout(idleTimeout);
   return server;
+}
+
+/**
+ * Throws unless the token is printable ASCII without spaces: a token with
+ * surrounding whitespace or other bytes could never match what a client
+ * sends in a header, and the server would refuse everyone silently.
+ */
+export function assertToken(token: unknown): asserts token is string {
+  if (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token))
+    throw new TypeError('the token must be a non-empty string of printable ASCII characters, without spaces');
 }
 
 function hash(text: string): Buffer {

@@ -1,15 +1,25 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { FileStore } from '../../index.js';
-import { createServer } from '../../server/index.js';
-import { UsageError, defineCommand } from '../command.js';
+import { assertToken, createServer } from '../../server/index.js';
+import { UsageError, type ValueSpec, defineCommand } from '../command.js';
 import { errorLine } from '../output.js';
 import { durability, integer, optionalDir, text } from '../specs.js';
+
+/** A comma-separated list option; `[]` when absent. */
+const list: ValueSpec<string[]> = {
+  kind: 'value',
+  read: (value) =>
+    (value ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+};
 
 /** `serve [DIR]`: the HTTP upload server. */
 export const serve = defineCommand({
   name: 'serve',
-  usage: '[DIR] [--port 8080] [--host 127.0.0.1] [--max-bytes N] [--token T] [--durability MODE]',
+  usage: '[DIR] [--port 8080] [--host 127.0.0.1] [--token T] [OPTIONS]',
   summary: 'serve the store DIR (default ./data) over HTTP',
   help: `Prepares DIR (default ./data) and serves it over HTTP until SIGINT or
 SIGTERM; a second signal cuts the uploads still running (their tmp/ files
@@ -21,8 +31,14 @@ Options:
   --host H             address to bind (default: 127.0.0.1, this machine only)
   --max-bytes N        largest request body in bytes (default: 1073741824)
   --token T            require "Authorization: Bearer T" (default: the
-                       FILESTORE_TOKEN environment variable; none if unset)
-  --durability MODE    full, file or none (default: full)`,
+                       FILESTORE_TOKEN environment variable; none if unset);
+                       printable ASCII without spaces
+  --durability MODE    full, file or none (default: full)
+  --allow-host NAMES   comma-separated host names the server answers to
+                       besides IP addresses and localhost (e.g. the name of
+                       a reverse proxy); '*' for any (no DNS-rebinding guard)
+  --allow-origin LIST  comma-separated origins (https://app.example) whose
+                       pages may call the server; '*' for any`,
   args: [optionalDir('./data')],
   options: {
     port: integer(8080, 0, 65535),
@@ -30,21 +46,36 @@ Options:
     'max-bytes': integer(1024 * 1024 * 1024),
     token: text(),
     durability,
+    'allow-host': list,
+    'allow-origin': list,
   },
   async run({ args: [root], options }, io) {
-    const { port, 'max-bytes': maxBytes } = options;
+    const { port, 'max-bytes': maxBytes, 'allow-host': allowedHosts, 'allow-origin': allowedOrigins } = options;
     const host = options.host ?? '127.0.0.1';
     const token = options.token ?? io.env.FILESTORE_TOKEN;
-    if (token === '') throw new UsageError('the token must not be empty');
+    if (token !== undefined) usage(() => assertToken(token), '--token (or FILESTORE_TOKEN): ');
     const store = new FileStore(root, { durability: options.durability });
     await store.prepare();
-    const server = createServer(store, { maxBytes, token, onError: (err) => io.stderr.write(`${errorLine(err)}\n`) });
+    const server = usage(() =>
+      createServer(store, {
+        maxBytes,
+        token,
+        allowedHosts,
+        allowedOrigins,
+        onError: (err) => io.stderr.write(`${errorLine(err)}\n`),
+      }),
+    );
     const closed = once(server, 'close');
     server.listen(port, host);
     await Promise.race([once(server, 'listening'), closed]);
     const address = server.address() as AddressInfo;
     const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     io.stderr.write(`maildir-filestore: serving ${store.root} on http://${shown}:${address.port}/\n`);
+    if (token === undefined && !isLoopback(address.address)) {
+      io.stderr.write(
+        `maildir-filestore: WARNING: ${address.address} is reachable from other machines and no --token is set: anyone who can reach it can read, change and delete the store\n`,
+      );
+    }
     const stop = (): void => {
       server.close();
       server.closeIdleConnections();
@@ -57,3 +88,17 @@ Options:
     return 0;
   },
 });
+
+function isLoopback(address: string): boolean {
+  return /^127\./.test(address) || address === '::1' || /^::ffff:127\./i.test(address);
+}
+
+/** Runs `make`, turning an option it refuses (a TypeError or RangeError) into a usage error. */
+function usage<T>(make: () => T, prefix = ''): T {
+  try {
+    return make();
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof RangeError) throw new UsageError(`${prefix}${err.message}`);
+    throw err;
+  }
+}
