@@ -6,6 +6,8 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import type { FileStore } from '../lib/index.js';
+import { CLI, bash, serveChild } from './cli-helpers.js';
+import { docBlock } from './doc-blocks.js';
 import { namesIn, tempDir } from './helpers.js';
 import { curl, expectError, nodeRequest, start } from './server-helpers.js';
 
@@ -167,4 +169,26 @@ describe('multipart/form-data uploads', () => {
     expect(response.status).toBe(201);
     expect(await readFile(join(store.root, 'new', 'raw'), 'utf8')).toBe('--XX--');
   });
+});
+
+it('runs the form-upload example of docs/http.md against `serve`', async () => {
+  const cwd = await tempDir();
+  const pdf = randomBytes(30_000);
+  await writeFile(join(cwd, 'report.pdf'), pdf);
+  await writeFile(join(cwd, 'notes.txt'), 'notes\n');
+  const server = await serveChild(process.execPath, [CLI, 'serve', 'data', '--port', '0', '--durability', 'none'], {
+    cwd,
+  });
+  try {
+    const block = docBlock('readme-http-form', 'sh').replaceAll('localhost:8080', `localhost:${server.port}`);
+    const { code, stdout, stderr } = await bash(
+      `set -euo pipefail\ncurl() { command curl -sS --fail-with-body "$@"; }\n${block}`,
+      { cwd },
+    );
+    expect([code, stderr.toString()]).toEqual([0, '']);
+    expect(JSON.parse(stdout.toString())).toEqual({ names: ['report.pdf', 'notes.txt'] });
+    expect((await readFile(join(cwd, 'data', 'new', 'report.pdf'))).equals(pdf)).toBe(true);
+  } finally {
+    await server.stop();
+  }
 });
