@@ -112,13 +112,14 @@ describe('multipart/form-data uploads', () => {
     const { store, port } = await start();
     const socket = connect(port, '127.0.0.1');
     socket.on('error', () => {});
-    const head =
-      '--XX\r\nContent-Disposition: form-data; name="a"; filename="one.txt"\r\n\r\nfirst file\r\n' +
-      '--XX\r\nContent-Disposition: form-data; name="b"; filename="two.bin"\r\n\r\n';
+    // both parts past 64 KiB, so each has its file in tmp/ (smaller ones at durability none wait in memory)
     socket.write(
-      `POST /files HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 10000000\r\n\r\n${head}`,
+      'POST /files HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 10000000\r\n\r\n' +
+        '--XX\r\nContent-Disposition: form-data; name="a"; filename="one.txt"\r\n\r\n',
     );
-    socket.write(randomBytes(200_000));
+    socket.write(Buffer.alloc(100_000, 'a'));
+    socket.write('\r\n--XX\r\nContent-Disposition: form-data; name="b"; filename="two.bin"\r\n\r\n');
+    socket.write(Buffer.alloc(200_000, 'b'));
     await vi.waitFor(async () => expect(await namesIn(store, 'tmp')).toHaveLength(2), { timeout: 10_000 });
     expect(await namesIn(store, 'new')).toEqual([]);
     socket.destroy();
