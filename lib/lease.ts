@@ -54,6 +54,12 @@ export function deliveryState(stats: Stats): DeliveryState {
 export type LeaseEvent =
   /** A different file of this name is in cur/: the one in new/ waits (and is skipped). */
   | { readonly type: 'collision'; readonly name: string }
+  /**
+   * The entry of this name in new/ is not a regular file (a symlink, FIFO,
+   * device node or directory): never claimed, left in new/; `error` is the
+   * claim's `ERR_UNSAFE_ENTRY`.
+   */
+  | { readonly type: 'unsafe'; readonly name: string; readonly error: FileStoreError }
   /** A file left in both new/ and cur/ by a dead process: the cur/ name was removed. */
   | { readonly type: 'repaired'; readonly name: string }
   /** A lease expired: the file went back to new/. */

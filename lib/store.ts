@@ -1,6 +1,6 @@
 import { hostname as osHostname } from 'node:os';
-import { link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { lstat, mkdir, open, unlink } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { cleanTmp, type CleanOptions } from './clean.js';
@@ -11,7 +11,7 @@ import { FileStoreError } from './errors.js';
 import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } from './names.js';
 import { exportTar, type ExportTarOptions } from './tar/export.js';
 import type { ImportTarOptions } from './tar/import.js';
-import { existsError, isLinkUnsupported, placeFile, type SyncDirectory, syncBoth, unlinkSource } from './place.js';
+import { claimFile, placeFile, type SyncDirectory } from './place.js';
 import { FileWriter } from './writer.js';
 import { AreaListing, type Entry } from './listing.js';
 
@@ -182,48 +182,15 @@ export class FileStore {
    * Claims a file for this caller by moving it from `new` to `cur`. Resolves
    * `true` when this caller won, `false` when the file was not in `new` or
    * another caller claimed it first: across any number of processes, each
-   * file is claimed once. At durability `full` the claim is durable before it
-   * resolves `true`. Rejects with `EEXIST` when `cur` already holds a
-   * different file of that name.
+   * file is claimed once. A lost race is `false` whatever the interleaving.
+   * At durability `full` the claim is durable before it resolves `true`.
+   * Rejects with `EEXIST` when `cur` already holds a different file of that
+   * name, with `ERR_UNSAFE_ENTRY` when the entry in `new` is not a regular
+   * file (a symlink, FIFO, device node or directory: it stays where it is),
+   * and with `ENOENT` when `new` itself is missing.
    */
   async claim(name: string): Promise<boolean> {
-    const source = this.path(name, 'new');
-    const target = this.path(name, 'cur');
-    try {
-      await link(source, target);
-    } catch (err) {
-      return this.#claimFailed(err as NodeJS.ErrnoException, source, target);
-    }
-    await this.#sync?.(dirname(target));
-    await unlinkSource(source, target);
-    await this.#sync?.(dirname(source));
-    return true;
-  }
-
-  async #claimFailed(err: NodeJS.ErrnoException, source: string, target: string): Promise<boolean> {
-    const [sourceStats, targetStats] = await Promise.all([lstatOrNull(source), lstatOrNull(target)]);
-    if (sourceStats === null) {
-      await lstat(dirname(source)); // a lost race, unless the store itself is gone (ENOENT)
-      return false;
-    }
-    if (err.code === 'EEXIST') {
-      // Another claimer linked the same file and is about to unlink the source.
-      if (targetStats !== null && sourceStats.ino === targetStats.ino && sourceStats.dev === targetStats.dev)
-        return false;
-      throw err;
-    }
-    if (!isLinkUnsupported(err)) throw err;
-    if (targetStats !== null) throw existsError(source, target, err);
-    return rename(source, target).then(
-      async () => {
-        if (this.#sync !== undefined) await syncBoth(source, target, this.#sync);
-        return true;
-      },
-      (renameErr: NodeJS.ErrnoException) => {
-        if (renameErr.code === 'ENOENT') return false;
-        throw renameErr;
-      },
-    );
+    return claimFile(this.path(name, 'new'), this.path(name, 'cur'), this.#sync);
   }
 
   /**
@@ -368,11 +335,4 @@ function booleanOption(value: unknown, option: string, fallback: boolean): boole
 
 async function* entryNames(entries: AsyncIterable<Entry>): AsyncGenerator<string> {
   for await (const entry of entries) yield entry.name;
-}
-
-async function lstatOrNull(path: string) {
-  return lstat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return null;
-    throw err;
-  });
 }

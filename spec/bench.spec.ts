@@ -17,13 +17,13 @@ const LOOP = new URL('../bench/commit-loop.mjs', import.meta.url).href;
 describe('bench checks', () => {
   it('scenario 6: two claiming processes take 300 files, each exactly once', async () => {
     const dir = join(await tempDir(), 'store');
-    const result = await claimRun(dir, 2, 300, (args: object) => runChild(CLAIMS, 'claimAll', args));
+    const result = await claimRun(dir, 2, 300, (args: object) => runChild(CLAIMS, 'consumeAll', args));
     expect(result).toMatchObject({ claims: 300, duplicates: 0, unclaimed: 0, inCur: 300, leftInNew: 0 });
   });
 
   it('scenario 6: the check reports a file claimed twice', async () => {
     const dir = join(await tempDir(), 'store');
-    const doubled = async () => ({ won: ['f0', 'f1'], lost: 0, start: 0, end: 1 });
+    const doubled = async () => ({ won: ['f0', 'f1'], start: 0, end: 1, cpuMs: 1 });
     const result = await claimRun(dir, 2, 3, doubled);
     expect(result).toMatchObject({ claims: 4, duplicates: 2, unclaimed: 1 });
   });
