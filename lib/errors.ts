@@ -16,6 +16,8 @@ export type FileStoreErrorCode =
    * A tar entry `importTar` refuses: not a regular file (symlink, hard link,
    * device, FIFO, directory other than the archive's root) or a name that is
    * not a valid store name (`../x`, `/etc/passwd`, `a/b`, `.hidden`, NUL, too long).
+   * Also an entry of `new/` that `claim` refuses because it is not a regular
+   * file (symlink, FIFO, device node, directory).
    */
   | 'ERR_UNSAFE_ENTRY'
   /** A tar archive `importTar` cannot parse: a bad header, or truncated. */
