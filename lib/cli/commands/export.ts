@@ -1,5 +1,5 @@
 import { pipeline } from 'node:stream/promises';
-import { countFiles } from '../../area-stats.js';
+import { countFiles } from '../area-stats.js';
 import { FileStore } from '../../index.js';
 import { UsageError, defineCommand } from '../command.js';
 import { ProgressMeter } from '../progress.js';

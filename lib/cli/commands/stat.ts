@@ -1,4 +1,4 @@
-import { countFiles, type AreaStats } from '../../area-stats.js';
+import { countFiles, type AreaStats } from '../area-stats.js';
 import { FileStore, type Area } from '../../index.js';
 import { defineCommand } from '../command.js';
 import { writeOut } from '../../write-out.js';
