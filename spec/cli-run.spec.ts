@@ -234,6 +234,21 @@ describe('put', () => {
   });
 });
 
+describe('interrupted', () => {
+  it.each([
+    ['ls', 'SIGINT', 130],
+    ['stat', 'SIGTERM', 143],
+  ] as const)('%s stops at the signal, exit 128 + its number', async (command, signal, exit) => {
+    const store = await tempStore();
+    await put(store, 'a', 'x');
+    const controller = new AbortController();
+    controller.abort(new Interrupted(signal));
+    const { code, stdout, stderr } = await runCli([command, store.root], { signal: controller.signal });
+    expect([code, stdout]).toEqual([exit, '']);
+    expect(errorMessage(stderr, 'ABORT_ERR')).toBe(`interrupted by ${signal}`);
+  });
+});
+
 describe('mv: DIR, the areas, then the name', () => {
   it('moves with mv DIR FROM TO NAME', async () => {
     const store = await tempStore();
