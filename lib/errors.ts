@@ -33,7 +33,13 @@ export type FileStoreErrorCode =
    * one (it does not end by itself while it has work): whether the file made
    * it to its target is unknown; its tmp file is removed.
    */
-  | 'ERR_COMMIT_THREAD_EXITED';
+  | 'ERR_COMMIT_THREAD_EXITED'
+  /**
+   * An overwrite whose directory fsync failed and whose replaced version
+   * could not be kept aside to be put back (no hard links, a full disk): the
+   * new version is in place, but a crash may lose it. `cause` is the fsync's error.
+   */
+  | 'ERR_COMMIT_NOT_DURABLE';
 
 /** An error raised by maildir-filestore itself, with a string `code`. */
 export class FileStoreError extends Error {

@@ -142,6 +142,9 @@ export class FileStore {
     const generated = name === undefined;
     const fileName = name ?? uniqueName(this.#host);
     const tmpPath = this.#areaDirs.tmp + sep + (generated ? fileName : uniqueName(this.#host));
+    // a chosen name that may replace a file keeps the replaced version until the commit is durable
+    const asidePath =
+      overwrite && !generated && this.#durability === 'full' ? this.#areaDirs.tmp + sep + uniqueName(this.#host) : null;
     const writer = new FileWriter({
       name: fileName,
       tmpPath,
@@ -149,9 +152,14 @@ export class FileStore {
       overwrite: overwrite || generated,
       durability: this.#durability,
       mode: this.#fileMode,
+      asidePath,
     });
     liveTmpPaths.add(tmpPath);
-    writer.once('close', () => liveTmpPaths.delete(tmpPath));
+    if (asidePath !== null) liveTmpPaths.add(asidePath);
+    writer.once('close', () => {
+      liveTmpPaths.delete(tmpPath);
+      if (asidePath !== null) liveTmpPaths.delete(asidePath);
+    });
     return writer;
   }
 

@@ -15,12 +15,21 @@
  * commit-thread.ts), with no file in `tmp/` before `_final`. A file that
  * grows past it, a writer past the thread's caps, or a commit the thread
  * hands back goes to its file through the thread pool as above.
+ *
+ * At durability `full` the writer holds a descriptor of the target directory
+ * from `_construct` on, so the directory fsync after the rename needs no new
+ * one. Should that fsync fail, the commit is taken back, but never so that
+ * the name is left without a version: an overwrite first keeps a hard link
+ * to the version it replaces in `tmp/` and puts it back; where no such link
+ * can be made, the new version stays and the error (`ERR_COMMIT_NOT_DURABLE`)
+ * says so.
  */
-import { close, constants, fstatSync, fsync, lstat, open, unlink, write, writev, type Stats } from 'node:fs';
+import { close, constants, fstatSync, fsync, link, lstat, open, rename, unlink, write, writev, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { commitThread, SMALL_FILE_MAX, type CommitRequest } from './commit-thread.js';
-import { syncDirectory, type Durability } from './durability.js';
+import { holdDirectory, syncDirectory, type Durability } from './durability.js';
+import { FileStoreError } from './errors.js';
 import { place } from './place.js';
 
 type Callback = (err?: Error | null) => void;
@@ -37,7 +46,16 @@ export interface WriterPlan {
   overwrite: boolean;
   durability: Durability;
   mode: number;
+  /**
+   * Where the version an overwrite replaces is kept (a hard link in `tmp/`)
+   * until the commit is durable, so a failed commit can put it back; `null`
+   * when nothing is replaced or nothing is fsynced.
+   */
+  asidePath: string | null;
 }
+
+/** What an overwrite kept of the version it replaces: nothing (there was none), a link, or the error that prevented one. */
+type Aside = 'none' | 'kept' | NodeJS.ErrnoException;
 
 const OPEN_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 const ABORTED = new Error('writer destroyed during commit');
@@ -59,6 +77,8 @@ export class FileWriter extends Writable {
   /** Copies of the bytes written so far while the writer buffers; null once it writes to its file. */
   #buffer: Buffer[] | null = null;
   #buffered = 0;
+  #releaseDirectory: (() => void) | null = null;
+  #aside: Aside = 'none';
 
   /** @internal Use `FileStore.create()`. */
   constructor(plan: WriterPlan) {
@@ -76,7 +96,14 @@ export class FileWriter extends Writable {
 
   override _construct(cb: Callback): void {
     if (this.#buffer !== null) return cb();
-    this.#run((done) => this.#open(done), cb);
+    this.#run((done) => {
+      if (this.#plan.durability !== 'full') return this.#open(done);
+      holdDirectory(dirname(this.#plan.targetPath), (err, release) => {
+        if (err) return done(err);
+        this.#releaseDirectory = release;
+        this.#open(done);
+      });
+    }, cb);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, cb: Callback): void {
@@ -166,7 +193,7 @@ export class FileWriter extends Writable {
   }
 
   #commitFile(cb: Callback): void {
-    const { durability, tmpPath, targetPath, overwrite } = this.#plan;
+    const { durability, tmpPath, targetPath, overwrite, asidePath } = this.#plan;
     const fd = this.#fd as number;
     const steps: Array<(done: Callback) => void> = [];
     if (durability !== 'none') steps.push((done) => fsync(fd, done));
@@ -178,6 +205,7 @@ export class FileWriter extends Writable {
       this.#fd = null;
       close(fd, done);
     });
+    if (asidePath !== null) steps.push((done) => this.#keepAside(done));
     if (targetPath !== tmpPath) {
       steps.push((done) =>
         place(tmpPath, targetPath, overwrite, (err) => {
@@ -191,11 +219,41 @@ export class FileWriter extends Writable {
       this.#path = targetPath;
       if (durability !== 'full') return done(null);
       syncDirectory(dirname(targetPath), (err) => {
-        if (err) takeBack(targetPath, written, () => done(err));
-        else done(null);
+        if (err) this.#undo(err, written, done);
+        else this.#dropAside(() => done(null));
       });
     });
     this.#sequence(steps, cb);
+  }
+
+  /** Links the version the commit will replace to `asidePath`, if there is one. */
+  #keepAside(done: Callback): void {
+    link(this.#plan.targetPath, this.#plan.asidePath as string, (err) => {
+      this.#aside = err === null ? 'kept' : err.code === 'ENOENT' ? 'none' : err;
+      done(null);
+    });
+  }
+
+  #dropAside(cb: () => void): void {
+    if (this.#aside !== 'kept') return cb();
+    this.#aside = 'none';
+    unlink(this.#plan.asidePath as string, () => cb());
+  }
+
+  /**
+   * After a failed directory fsync: puts back the version an overwrite
+   * replaced, or removes a file that replaced none; when the replaced
+   * version could not be kept, leaves the new one and says so.
+   */
+  #undo(err: NodeJS.ErrnoException, written: Stats | null, done: Callback): void {
+    const aside = this.#aside;
+    const { targetPath, asidePath } = this.#plan;
+    if (aside === 'none') return takeBack(targetPath, written, () => done(err));
+    this.#aside = 'none';
+    if (aside !== 'kept') return done(notDurable(targetPath, err, aside));
+    restore(asidePath as string, targetPath, written, (restoreErr) =>
+      done(restoreErr === null ? err : notDurable(targetPath, err, restoreErr)),
+    );
   }
 
   override _destroy(err: Error | null, cb: Callback): void {
@@ -204,9 +262,11 @@ export class FileWriter extends Writable {
       const fd = this.#fd;
       this.#fd = null;
       const removeTmp = (): void => {
-        if (!this.#tmpExists) return cb(err);
+        this.#releaseDirectory?.();
+        this.#releaseDirectory = null;
+        if (!this.#tmpExists) return this.#dropAside(() => cb(err));
         this.#tmpExists = false;
-        unlink(this.#plan.tmpPath, () => cb(err));
+        unlink(this.#plan.tmpPath, () => this.#dropAside(() => cb(err)));
       };
       if (fd === null) removeTmp();
       else close(fd, removeTmp);
@@ -267,6 +327,37 @@ function takeBack(path: string, written: Stats | null, cb: () => void): void {
     if (err || now.ino !== ino || now.dev !== dev) return cb();
     unlink(path, () => cb());
   });
+}
+
+/**
+ * Puts the kept version back at `target` (replacing the new one, atomically)
+ * while `target` still is the file written. When it no longer is (claimed,
+ * or replaced by another writer), the kept version is only unlinked. Calls
+ * back with the error of a rename that failed.
+ */
+function restore(
+  aside: string,
+  target: string,
+  written: Stats | null,
+  cb: (err: NodeJS.ErrnoException | null) => void,
+): void {
+  lstat(target, (err, now) => {
+    const ours = err === null && written !== null && now.ino === written.ino && now.dev === written.dev;
+    if (!ours) return unlink(aside, () => cb(null));
+    rename(aside, target, (renameErr) => {
+      if (renameErr === null) return cb(null);
+      unlink(aside, () => cb(renameErr));
+    });
+  });
+}
+
+/** The error of a failed directory fsync after which the new version had to stay in place. */
+function notDurable(path: string, cause: NodeJS.ErrnoException, keepErr: NodeJS.ErrnoException): FileStoreError {
+  return new FileStoreError(
+    'ERR_COMMIT_NOT_DURABLE',
+    `the new version of ${path} is in place, but the fsync of its directory failed (${cause.code}) and the version it replaced could not be kept to put back (${keepErr.code} ${keepErr.syscall ?? ''}): a crash may lose the new version`,
+    { path, cause },
+  );
 }
 
 /** Writes every byte of `buffers` at the file position, resuming after short writes. */
