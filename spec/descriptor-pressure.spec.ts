@@ -67,7 +67,7 @@ describe('durable overwrites under a real descriptor shortage (ulimit -n)', () =
     '%s with overwrite keeps a version of every name (%i free descriptors)',
     async (mode, free) => {
       const root = await storeWithOldVersions();
-      const child = underLimit(256, { root, mode, names: NAMES, free, ms: 2000 });
+      const child = underLimit(256, { root, mode, names: NAMES, free, ms: 2000, minOk: 20 });
       const { ok, codes } = (await child.first) as { ok: number; codes: Record<string, number> };
       expect((await child.exit).code).toBe(0);
       // the shortage is real: some overwrites fail with EMFILE, and no other way
@@ -80,14 +80,16 @@ describe('durable overwrites under a real descriptor shortage (ulimit -n)', () =
 
   it('HTTP PUT ?overwrite=true keeps a version of every name', async () => {
     const root = await storeWithOldVersions();
-    const child = underLimit(256, { root, mode: 'serve', free: 40 });
+    const child = underLimit(256, { root, mode: 'serve', free: 20 });
     try {
       const { port } = (await child.first) as { port: number };
-      const until = Date.now() + 2000;
+      const start = Date.now();
+      // 2 s, and on (30 s at most) until 10 overwrites got through
+      const more = (): boolean => Date.now() < start + 2000 || (ok < 10 && Date.now() < start + 30_000);
       let ok = 0;
-      // 32 clients, each overwriting its share of the names in turn
+      // 8 clients, each overwriting its share of the names in turn
       const loop = async (client: number): Promise<void> => {
-        for (let i = client; Date.now() < until; i += 32) {
+        for (let i = client; more(); i += 8) {
           const name = NAMES[i % NAMES.length] as string;
           const response = await fetch(`http://127.0.0.1:${port}/files/${name}?overwrite=true`, {
             method: 'PUT',
@@ -99,8 +101,8 @@ describe('durable overwrites under a real descriptor shortage (ulimit -n)', () =
           await response?.arrayBuffer().catch(() => {});
         }
       };
-      await Promise.all(Array.from({ length: 32 }, (_, client) => loop(client)));
-      expect(ok).toBeGreaterThan(0);
+      await Promise.all(Array.from({ length: 8 }, (_, client) => loop(client)));
+      expect(ok).toBeGreaterThanOrEqual(10);
     } finally {
       child.end();
       await child.exit;
