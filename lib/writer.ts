@@ -24,7 +24,20 @@
  * can be made, the new version stays and the error (`ERR_COMMIT_NOT_DURABLE`)
  * says so.
  */
-import { close, constants, fstatSync, fsync, link, lstat, open, rename, unlink, write, writev, type Stats } from 'node:fs';
+import {
+  close,
+  constants,
+  fstatSync,
+  fsync,
+  link,
+  lstat,
+  open,
+  rename,
+  unlink,
+  write,
+  writev,
+  type Stats,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { commitThread, SMALL_FILE_MAX, type CommitRequest } from './commit-thread.js';
