@@ -16,6 +16,7 @@ import { filesRoutes } from './files-routes.js';
 import { HttpError, describeError, sendJson } from './http-error.js';
 import { checkOrigin, originPolicy, preflightHeaders } from './origin-guard.js';
 import { Router, type Route } from './router.js';
+import { requeueRoutes } from './requeue-routes.js';
 import { tarRoutes } from './tar-routes.js';
 
 /** Options of {@link createServer}. */
@@ -99,7 +100,7 @@ export function createServer(store: FileStore, options: ServerOptions = {}): Ser
     throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
   if (token !== undefined) assertToken(token);
   const expected = token === undefined ? null : hash(`Bearer ${token}`);
-  const routes: Route[] = [...filesRoutes, ...tarRoutes];
+  const routes: Route[] = [...filesRoutes, ...tarRoutes, ...requeueRoutes];
   const router = new Router(routes);
 
   const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
