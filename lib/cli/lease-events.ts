@@ -5,16 +5,16 @@ import { PROGRAM, escapeName } from './output.js';
 /** One line (without the newline) telling an operator what happened to a file. */
 export function leaseEventLine(event: LeaseEvent): string {
   const name = escapeName(event.name);
-  switch (event.type) {
-    case 'collision':
-      return `${PROGRAM}: collision: ${name} waits in new/: cur/ holds another file of that name`;
-    case 'repaired':
-      return `${PROGRAM}: repaired: ${name} was in new/ and cur/ (a process died moving it); now in new/`;
-    case 'requeued':
-      return `${PROGRAM}: requeued: ${name} back to new/ after delivery ${event.deliveries}`;
-    case 'parked':
-      return `${PROGRAM}: parked: ${name} stays in cur/ after ${event.deliveries} deliveries (requeue it by name to retry)`;
-    case 'lease-lost':
-      return `${PROGRAM}: lease lost: ${name} was requeued while its CMD ran`;
-  }
+  const what: Record<LeaseEvent['type'], () => string> = {
+    collision: () => `collision: ${name} waits in new/: cur/ holds another file of that name`,
+    repaired: () => `repaired: ${name} was in new/ and cur/ (a process died moving it); now in new/`,
+    requeued: () => `requeued: ${name} back to new/ after delivery ${deliveriesOf(event)}`,
+    parked: () => `parked: ${name} stays in cur/ after ${deliveriesOf(event)} deliveries (requeue it by name to retry)`,
+    'lease-lost': () => `lease lost: ${name} was requeued while its CMD ran`,
+  };
+  return `${PROGRAM}: ${what[event.type]()}`;
+}
+
+function deliveriesOf(event: LeaseEvent): number {
+  return 'deliveries' in event ? event.deliveries : 0;
 }
