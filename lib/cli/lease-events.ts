@@ -11,6 +11,7 @@ export function leaseEventLine(event: LeaseEvent): string {
     requeued: () => `requeued: ${name} back to new/ after delivery ${deliveriesOf(event)}`,
     parked: () => `parked: ${name} stays in cur/ after ${deliveriesOf(event)} deliveries (requeue it by name to retry)`,
     'lease-lost': () => `lease lost: ${name} was requeued while its CMD ran`,
+    unsafe: () => `unsafe entry: ${name} in new/ is not a regular file; left there`,
   };
   return `${PROGRAM}: ${what[event.type]()}`;
 }
