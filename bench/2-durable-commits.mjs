@@ -1,9 +1,10 @@
 // Scenario 2: durable commits on the real disk. The library's `full` (file
-// fsync, then a directory fsync shared by concurrent commits) against
+// fsync, then a directory fsync shared by concurrent commits) against the
+// same by hand with callback fs (file and directory fsync per commit) and
 // write-file-atomic with fsync (the file only): a stronger guarantee should
 // cost nothing.
 import { commitLoop } from './commit-loop.mjs';
-import { fmt, ratio, withDir } from './harness.mjs';
+import { fmt, median, ratio, withDir } from './harness.mjs';
 
 export const title = 'Durable commits on the real disk, 64 writers, 1 KiB';
 
@@ -23,15 +24,31 @@ export async function run(ctx) {
     'durable',
     {
       'maildir-filestore full': run1('maildir-filestore', 'full'),
+      'callback fs, file + directory fsync': run1('callback fs, file + directory fsync', 'full'),
       'write-file-atomic fsync': run1('write-file-atomic', 'full'),
     },
     rounds,
   );
   const lib = summary['maildir-filestore full'].median;
   const wfa = summary['write-file-atomic fsync'].median;
-  ctx.measure('maildir-filestore, durability full', `${fmt(lib)} commits/s`);
+  const hand = summary['callback fs, file + directory fsync'].median;
+  const cpu = (name) => `${fmt(median(summary[name].results.map((r) => r.cpuMicrosPerCommit)), 1)} us`;
+  ctx.measure(
+    'maildir-filestore, durability full',
+    `${fmt(lib)} commits/s, CPU ${cpu('maildir-filestore full')} per commit`,
+  );
+  ctx.measure(
+    'callback fs, file + directory fsync',
+    `${fmt(hand)} commits/s, CPU ${cpu('callback fs, file + directory fsync')} per commit`,
+  );
   ctx.measure('write-file-atomic, fsync: true', `${fmt(wfa)} commits/s`);
   const errors = Object.values(summary).flatMap((s) => s.results.flatMap((r) => Object.keys(r.errors)));
   if (errors.length > 0) ctx.check('errors', errors.join(', '), 'none', false);
+  ctx.check(
+    'maildir-filestore full / callback fs, file + directory fsync',
+    ratio(lib / hand),
+    '>= 1.00x',
+    lib / hand >= 1,
+  );
   ctx.check('maildir-filestore full / write-file-atomic fsync', ratio(lib / wfa), '>= 1.00x', lib / wfa >= 1);
 }

@@ -4,7 +4,7 @@
  * time (after an uncounted warm-up) or up to a count. Runs inside a child.
  */
 import { spawn } from 'node:child_process';
-import { close, mkdirSync, open, rename, write } from 'node:fs';
+import { close, constants, fsync, mkdirSync, open, rename, write } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { peakRssMB } from './harness.mjs';
@@ -27,6 +27,13 @@ const CONTENDERS = {
       });
   },
 
+  // The library with every commit on libuv's thread pool (the commit thread refused), as before the commit thread.
+  async 'maildir-filestore, thread pool'(dir, durability) {
+    const { commitThread } = await import(new URL('../dist/commit-thread.js', import.meta.url).href);
+    commitThread.admit = () => false;
+    return CONTENDERS['maildir-filestore'](dir, durability);
+  },
+
   // The same syscalls by hand with the callback API: open tmp exclusively, write, close, rename.
   async 'callback fs'(dir) {
     mkdirSync(join(dir, 'tmp'), { recursive: true });
@@ -43,6 +50,39 @@ const CONTENDERS = {
             close(fd, (closeErr) => {
               if (writeErr || closeErr) return reject(writeErr ?? closeErr);
               rename(tmp, join(dir, 'new', name), (renameErr) => (renameErr ? reject(renameErr) : resolve()));
+            });
+          });
+        });
+      });
+  },
+
+  // Durable by hand: open tmp exclusively, write, fsync, close, rename, then fsync the directory.
+  async 'callback fs, file + directory fsync'(dir) {
+    mkdirSync(join(dir, 'tmp'), { recursive: true });
+    mkdirSync(join(dir, 'new'), { recursive: true });
+    const prefix = `${Date.now()}.P${process.pid}Q`;
+    const newDir = join(dir, 'new');
+    let counter = 0;
+    const fsyncDir = (cb) =>
+      open(newDir, constants.O_RDONLY | constants.O_DIRECTORY, (err, fd) => {
+        if (err) return cb(err);
+        fsync(fd, (syncErr) => close(fd, (closeErr) => cb(syncErr ?? closeErr)));
+      });
+    return (data) =>
+      new Promise((resolve, reject) => {
+        const name = `${prefix}${++counter}`;
+        const tmp = join(dir, 'tmp', name);
+        open(tmp, 'wx', (err, fd) => {
+          if (err) return reject(err);
+          write(fd, data, 0, data.length, null, (writeErr) => {
+            if (writeErr) return close(fd, () => reject(writeErr));
+            fsync(fd, (syncErr) => {
+              close(fd, (closeErr) => {
+                if (syncErr || closeErr) return reject(syncErr ?? closeErr);
+                rename(tmp, join(newDir, name), (renameErr) =>
+                  renameErr ? reject(renameErr) : fsyncDir((dirErr) => (dirErr ? reject(dirErr) : resolve())),
+                );
+              });
             });
           });
         });
@@ -74,7 +114,13 @@ const CONTENDERS = {
 };
 
 /** The contenders scenario 1 compares, in the order each round runs them. */
-export const NODE_CONTENDERS = Object.keys(CONTENDERS);
+export const NODE_CONTENDERS = [
+  'maildir-filestore',
+  'callback fs',
+  'maildir-filestore, thread pool',
+  'write-file-atomic',
+  'fs-write-stream-atomic',
+];
 
 /**
  * Runs the loop in this process. `ms` bounds it in time (after `warmupMs`
