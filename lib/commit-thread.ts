@@ -309,7 +309,8 @@ class CommitThread {
    * False (and `done` is never called) when the thread is not taking work.
    */
   commit(request: CommitRequest, done: (outcome: CommitOutcome) => void): boolean {
-    if (this.#stalled || this.#worker === null) return false;
+    // the thread may have ended while the writer was buffering (idle for IDLE_MS): start it again
+    if (this.#stalled || !this.#start()) return false;
     this.#queue.push({ request, done });
     this.#schedule();
     return true;

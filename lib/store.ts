@@ -23,6 +23,8 @@ export interface FileStoreOptions {
    * How hard a commit works to survive a crash: `full` fsyncs the file before
    * the commit and the target directory after it (concurrent commits share
    * directory fsyncs), `file` fsyncs the file only, `none` never fsyncs.
+   * At `none`, files up to 64 KiB wait in memory and are committed in
+   * batches by a commit thread (errors of opening arrive at `end()`).
    * @default 'full'
    */
   durability?: Durability;

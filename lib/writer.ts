@@ -102,7 +102,11 @@ export class FileWriter extends Writable {
     if (plan.durability === 'none' && commitThread.admit()) this.#buffer = [];
   }
 
-  /** Where the file is now: its temporary path until committed, then its target path. */
+  /**
+   * Where the file is now: its temporary path until committed, then its
+   * target path. A small file at durability `none` has no file at the
+   * temporary path before the commit: its bytes wait in memory.
+   */
   get path(): string {
     return this.#path;
   }

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   BATCH_COMMITS,
   BATCHES_IN_FLIGHT,
@@ -318,6 +318,24 @@ describe('writers on the commit thread', () => {
     await endAll([store.create('back')], () => 'on the thread again');
     expect(commitThread.stats.commits).toBe(after + 1);
     expect(await namesIn(store, 'new')).toHaveLength(1 + 40 + 2);
+    expect(await namesIn(store, 'tmp')).toEqual([]);
+  });
+
+  it('commit through the thread pool what the thread had not started when it ends, and start a new thread after', async () => {
+    const store = await tempStore({ durability: 'none' });
+    await endAll([store.create()], () => 'warm-up');
+    await threadIdle();
+    const before = commitThread.stats;
+    commitThread.stall();
+    const writers = Array.from({ length: 5 }, (_, i) => store.create(`e${i}`));
+    const done = endAll(writers, (i) => `ended ${i}`);
+    await vi.waitFor(() => expect(commitThread.stats.inFlight).toBe(1));
+    await commitThread.stop();
+    await done;
+    expect(commitThread.stats.rerouted - before.rerouted).toBe(5);
+    for (const [i, w] of writers.entries()) expect(await readFile(w.path, 'utf8')).toBe(`ended ${i}`);
+    await endAll([store.create('after')], () => 'on a new thread');
+    expect(commitThread.stats.commits - before.commits).toBe(5 + 1);
     expect(await namesIn(store, 'tmp')).toEqual([]);
   });
 
