@@ -17,7 +17,9 @@ export type FileStoreErrorCode =
    * device, FIFO, directory other than the archive's root) or a name that is
    * not a valid store name (`../x`, `/etc/passwd`, `a/b`, `.hidden`, NUL, too long).
    * Also an entry of `new/` that `claim` refuses because it is not a regular
-   * file (symlink, FIFO, device node, directory).
+   * file (symlink, FIFO, device node, directory), and a store entry `copy`,
+   * the CLI's `cat` and `GET`/`HEAD /files/AREA/NAME` refuse to read (a
+   * symlink, FIFO, socket, device node or directory; nothing is read).
    */
   | 'ERR_UNSAFE_ENTRY'
   /** A tar archive `importTar` cannot parse: a bad header, or truncated. */

@@ -1,5 +1,5 @@
 import { hostname as osHostname } from 'node:os';
-import { lstat, mkdir, open, unlink } from 'node:fs/promises';
+import { lstat, mkdir, unlink } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,6 +12,7 @@ import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } 
 import { exportTar, type ExportTarOptions } from './tar/export.js';
 import type { ImportTarOptions } from './tar/import.js';
 import { claimFile, placeFile, type SyncDirectory } from './place.js';
+import { openEntry } from './safe-open.js';
 import { FileWriter } from './writer.js';
 import { AreaListing, type Entry } from './listing.js';
 
@@ -206,14 +207,15 @@ export class FileStore {
   /**
    * Copies a file to another (or the same) area. The copy is written through
    * `tmp/` and committed like a new file, so `to` never shows a partial copy.
-   * Rejects with `ENOENT` when the source is missing, `EEXIST` when the target
-   * exists (unless `overwrite`).
+   * Rejects with `ENOENT` when the source is missing, `ERR_UNSAFE_ENTRY` when
+   * it is not a regular file (a symlink, FIFO, device node or directory is
+   * neither followed nor read), `EEXIST` when the target exists (unless `overwrite`).
    */
   async copy(name: string, from: Area, to: Area, options: TransferOptions = {}): Promise<void> {
     const source = this.path(name, from);
     assertArea(to);
     const overwrite = booleanOption(options.overwrite, 'overwrite', false);
-    const handle = await open(source, 'r');
+    const { handle } = await openEntry(source);
     await pipeline(handle.createReadStream(), this.#writer(name, to, overwrite));
   }
 

@@ -1,8 +1,8 @@
 /** The `/files` endpoints: upload, list, read, remove and claim. */
-import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import type { Area } from '../names.js';
+import { openEntry } from '../safe-open.js';
 import { requestBody } from './body.js';
 import { formUpload, isFormBody } from './form-upload.js';
 import { HttpError, sendJson } from './http-error.js';
@@ -67,10 +67,9 @@ async function list({ store, res, query }: RequestContext): Promise<void> {
 }
 
 async function read({ store, res, params }: RequestContext, withBody: boolean): Promise<void> {
-  const handle = await open(store.path(params.name as string, params.area as Area), 'r');
+  // a symlink, FIFO, device node or directory: 422 ERR_UNSAFE_ENTRY, nothing read
+  const { handle, stats } = await openEntry(store.path(params.name as string, params.area as Area));
   try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) throw new HttpError(404, 'ERR_NOT_FOUND', 'not a regular file');
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': stats.size });
     if (!withBody) return void res.end();
     await pipeline(handle.createReadStream({ autoClose: false }), res);
