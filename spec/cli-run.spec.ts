@@ -7,25 +7,13 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Interrupted } from '../lib/cli/command.js';
+import { commands } from '../lib/cli/commands.js';
 import type { FileStore } from '../lib/index.js';
 import { errorMessage, runCli } from './cli-helpers.js';
 import { namesIn, tempDir, tempStore } from './helpers.js';
 
-const COMMANDS = [
-  'prepare',
-  'put',
-  'ls',
-  'stat',
-  'cat',
-  'mv',
-  'claim',
-  'rm',
-  'export',
-  'import',
-  'consume',
-  'clean',
-  'serve',
-];
+// every command of the table; the help must list them all, in the table's order
+const COMMANDS = [...commands.keys()];
 
 async function put(store: FileStore, name: string, data: string | Buffer, area = 'new'): Promise<void> {
   await writeFile(join(store.root, area, name), data);
@@ -46,6 +34,7 @@ describe('help', () => {
       expect([code, stderr]).toEqual([0, '']);
       const table = stdout.split('\nCommands:\n')[1] ?? '';
       expect([...table.matchAll(/^ {2}(\S+) {2}/gm)].map((m) => m[1])).toEqual(COMMANDS);
+      expect(COMMANDS).toEqual(expect.arrayContaining(['prepare', 'put', 'ls', 'stat', 'claim', 'import', 'clean']));
       expect(stdout).toContain('DIR, then the area(s), then the name');
       for (const exit of ['0', '1', '2', '3', '130']) expect(stdout).toMatch(new RegExp(`^  ${exit} +\\S`, 'm'));
     }
