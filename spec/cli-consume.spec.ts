@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FileStore } from '../lib/index.js';
-import { CLI, bash, cli, completion, readmeBlock } from './cli-helpers.js';
-import { namesIn, tempDir, tempStore } from './helpers.js';
+import { CLI, bash, cli, completion, errorMessage, readmeBlock } from './cli-helpers.js';
+import { namesIn, put, tempDir, tempStore } from './helpers.js';
 
 const WAIT = { timeout: 15_000, interval: 20 };
 
@@ -27,17 +27,6 @@ function consumer(
   const done = completion(child);
   void done.finally(() => running.delete(child));
   return { child, done };
-}
-
-async function put(store: FileStore, name: string, data: string, area: 'tmp' | 'new' | 'cur' = 'new'): Promise<void> {
-  await writeFile(join(store.root, area, name), data);
-}
-
-/** Exactly one line on stderr: `maildir-filestore: CODE: ...`. */
-function expectErrorLine(stderr: string, code: string): void {
-  expect(stderr.endsWith('\n')).toBe(true);
-  expect(stderr.trimEnd().split('\n')).toHaveLength(1);
-  expect(stderr.startsWith(`maildir-filestore: ${code}: `)).toBe(true);
 }
 
 /** The lines a CMD appended to `log`, or none while it does not exist. */
@@ -150,7 +139,7 @@ describe('consume', () => {
     expect(exited).toBe(true);
     const { code, signal, stderr } = await done;
     expect([code, signal]).toEqual([1, null]);
-    expectErrorLine(stderr, 'ERR_COMMAND_FAILED');
+    errorMessage(stderr, 'ERR_COMMAND_FAILED');
     expect(stderr).toContain('SIGTERM');
     expect(await namesIn(store, 'cur')).toEqual(['stuck']);
   });
@@ -163,7 +152,7 @@ describe('consume', () => {
       env: { ...process.env, LOG: log },
     });
     expect([code, stdout.length]).toEqual([1, 0]);
-    expectErrorLine(stderr, 'ERR_COMMAND_FAILED');
+    errorMessage(stderr, 'ERR_COMMAND_FAILED');
     expect(stderr).toContain(' bad,');
     expect((await lines(log)).map((line) => line.split('|')[0])).toEqual(['a', 'bad', 'c']);
     expect(await namesIn(store, 'cur')).toEqual(['a', 'bad', 'c']);
@@ -175,7 +164,7 @@ describe('consume', () => {
     await Promise.all(['a', 'b'].map((name) => put(store, name, name)));
     const missing = await cli(['consume', store.root, '--', join(store.root, 'no-such-command')]);
     expect([missing.code, missing.stdout.length]).toEqual([1, 0]);
-    expectErrorLine(missing.stderr, 'ENOENT');
+    errorMessage(missing.stderr, 'ENOENT');
     expect(await namesIn(store, 'new')).toEqual(['a', 'b']);
     expect(await namesIn(store, 'cur')).toEqual([]);
 
@@ -184,7 +173,7 @@ describe('consume', () => {
     await chmod(script, 0o644);
     const denied = await cli(['consume', store.root, '--follow', '--', script]);
     expect(denied.code).toBe(1);
-    expectErrorLine(denied.stderr, 'EACCES');
+    errorMessage(denied.stderr, 'EACCES');
     expect(await namesIn(store, 'new')).toEqual(['a', 'b']);
   });
 
@@ -194,7 +183,7 @@ describe('consume', () => {
     expect([empty.code, empty.stdout.length, empty.stderr]).toEqual([0, 0, '']);
     const missing = await cli(['consume', join(store.root, 'nope'), '--', 'true']);
     expect(missing.code).toBe(1);
-    expectErrorLine(missing.stderr, 'ENOENT');
+    errorMessage(missing.stderr, 'ENOENT');
   });
 
   it('runs the README consume example', async () => {
@@ -257,7 +246,7 @@ describe('clean', () => {
   it('fails with ENOENT, exit 1, when the store is missing', async () => {
     const { code, stderr } = await cli(['clean', join(await tempDir(), 'missing')]);
     expect(code).toBe(1);
-    expectErrorLine(stderr, 'ENOENT');
+    errorMessage(stderr, 'ENOENT');
   });
 });
 
@@ -298,7 +287,7 @@ describe('help and usage errors', () => {
     const results = await Promise.all(cases.map(([args]) => cli(args)));
     for (const [i, { code, stdout, stderr }] of results.entries()) {
       expect([cases[i]?.[0], code, stdout.length]).toEqual([cases[i]?.[0], 2, 0]);
-      expectErrorLine(stderr, cases[i]?.[1] as string);
+      errorMessage(stderr, cases[i]?.[1] as string);
     }
     expect(await namesIn(store, 'new')).toEqual(['kept']);
     expect(await namesIn(store, 'tmp')).toEqual(['old']);

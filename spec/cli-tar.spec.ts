@@ -7,19 +7,12 @@ import { promisify } from 'node:util';
 import type { Header } from 'tar-stream';
 import { describe, expect, it, vi } from 'vitest';
 import type { FileStore } from '../lib/index.js';
-import { CLI, bash, cli, completion } from './cli-helpers.js';
+import { CLI, bash, cli, completion, errorMessage } from './cli-helpers.js';
 import { namesIn, tempDir, tempStore } from './helpers.js';
 import { archive } from './tar-helpers.js';
 
 const run = promisify(execFile);
 const q = JSON.stringify;
-
-/** Exactly one line on stderr: `maildir-filestore: CODE: ...`. */
-function expectErrorLine(stderr: string, code: string): void {
-  expect(stderr.endsWith('\n')).toBe(true);
-  expect(stderr.trimEnd().split('\n')).toHaveLength(1);
-  expect(stderr.startsWith(`maildir-filestore: ${code}: `)).toBe(true);
-}
 
 /** A store holding a few files with awkward names and sizes. */
 async function filledStore(): Promise<{ store: FileStore; files: Map<string, Buffer> }> {
@@ -78,10 +71,10 @@ describe('export', () => {
     const store = await tempStore();
     const area = await cli(['export', store.root, 'old']);
     expect([area.code, area.stdout.length]).toEqual([2, 0]);
-    expectErrorLine(area.stderr, 'ERR_INVALID_AREA');
+    errorMessage(area.stderr, 'ERR_INVALID_AREA');
     const missing = await cli(['export', join(store.root, 'nope'), 'new']);
     expect(missing.code).toBe(1);
-    expectErrorLine(missing.stderr, 'ENOENT');
+    errorMessage(missing.stderr, 'ENOENT');
   });
 
   it('stops quietly, exit 1, when the reader goes away (| head -c)', async () => {
@@ -129,7 +122,7 @@ describe('import', () => {
     await writeFile(join(store.root, 'new', 'b'), 'old b');
     const clash = await bash(`node ${q(CLI)} import ${q(store.root)} < ${q(file)}`);
     expect(clash.code).toBe(1);
-    expectErrorLine(clash.stderr, 'EEXIST');
+    errorMessage(clash.stderr, 'EEXIST');
     // tar -cf - -C dir . stores the files in directory order: a committed before b, or not at all
     expect(['', 'a\n']).toContain(clash.stdout.toString());
     expect(await readFile(join(store.root, 'new', 'b'), 'utf8')).toBe('old b');
@@ -153,7 +146,7 @@ describe('import', () => {
         const { code, stdout, stderr } = await cli(['import', store.root], { input: body });
         expect(code).toBe(1);
         expect(stdout.toString()).toBe('first\n');
-        expectErrorLine(stderr, 'ERR_UNSAFE_ENTRY');
+        errorMessage(stderr, 'ERR_UNSAFE_ENTRY');
         expect(await readdir(parent)).toEqual(['store']);
         expect((await readdir(store.root)).sort()).toEqual(['cur', 'new', 'tmp']);
         expect(await namesIn(store, 'new')).toEqual(['first']);
@@ -177,12 +170,12 @@ describe('import', () => {
     const { code, stdout, stderr } = await cli(['import', store.root], { input: body });
     expect(code).toBe(1);
     expect(stdout.toString()).toBe('whole\n');
-    expectErrorLine(stderr, 'ERR_CORRUPT_ARCHIVE');
+    errorMessage(stderr, 'ERR_CORRUPT_ARCHIVE');
     expect(await namesIn(store, 'new')).toEqual(['whole']);
     expect(await namesIn(store, 'tmp')).toEqual([]);
     const empty = await cli(['import', store.root], { input: '' });
     expect([empty.code, empty.stdout.length]).toEqual([1, 0]);
-    expectErrorLine(empty.stderr, 'ERR_CORRUPT_ARCHIVE');
+    errorMessage(empty.stderr, 'ERR_CORRUPT_ARCHIVE');
   });
 
   it('interrupted mid-file (SIGTERM): prints what was committed, exit 143 ABORT_ERR, the partial file removed from tmp/', async () => {
@@ -218,7 +211,7 @@ describe('import', () => {
     for (const [area, expected] of cases) {
       const { code, stderr } = await cli(['import', store.root, area ?? ''], { input });
       expect(code).toBe(2);
-      expectErrorLine(stderr, expected ?? '');
+      errorMessage(stderr, expected ?? '');
     }
     expect(await namesIn(store, 'tmp')).toEqual([]);
   });

@@ -6,21 +6,10 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { FileStore } from '../lib/index.js';
-import { CLI, bash, cli, completion, readmeBlock, serveChild } from './cli-helpers.js';
-import { namesIn, tempDir, tempStore } from './helpers.js';
+import { CLI, bash, cli, completion, errorMessage, readmeBlock, serveChild } from './cli-helpers.js';
+import { namesIn, put, tempDir, tempStore } from './helpers.js';
 
 const COMMANDS = ['prepare', 'put', 'ls', 'cat', 'mv', 'claim', 'rm', 'serve'];
-
-async function put(store: FileStore, name: string, data: string | Buffer): Promise<void> {
-  await writeFile(join(store.root, 'new', name), data);
-}
-
-/** Exactly one line on stderr: `maildir-filestore: CODE: ...`. */
-function expectErrorLine(stderr: string, code: string): void {
-  expect(stderr.endsWith('\n')).toBe(true);
-  expect(stderr.trimEnd().split('\n')).toHaveLength(1);
-  expect(stderr.startsWith(`maildir-filestore: ${code}: `)).toBe(true);
-}
 
 describe('help and usage errors, as a process sees them', () => {
   it('prints help on stdout with exit 0, and a usage error on stderr with exit 2', async () => {
@@ -29,7 +18,7 @@ describe('help and usage errors, as a process sees them', () => {
     for (const name of COMMANDS) expect(help.stdout.toString()).toMatch(new RegExp(`^  ${name} `, 'm'));
     const wrong = await cli(['ls', '/nowhere', '--bogus']);
     expect([wrong.code, wrong.stdout.length]).toEqual([2, 0]);
-    expectErrorLine(wrong.stderr, 'ERR_USAGE');
+    errorMessage(wrong.stderr, 'ERR_USAGE');
   });
 });
 
@@ -67,7 +56,7 @@ describe('prepare and put', () => {
     const again = await cli(['put', store.root, 'greeting'], { input: 'other' });
     expect(again.code).toBe(1);
     expect(again.stdout.length).toBe(0);
-    expectErrorLine(again.stderr, 'EEXIST');
+    errorMessage(again.stderr, 'EEXIST');
     expect(await readFile(join(store.root, 'new', 'greeting'), 'utf8')).toBe('hello');
     expect(await namesIn(store, 'tmp')).toEqual([]);
 
@@ -84,7 +73,7 @@ describe('prepare and put', () => {
       bash(`node ${JSON.stringify(CLI)} put ${JSON.stringify(store.root)} ${args} < /dev/null`, { cwd });
     const named = await run('report.pdf');
     expect([named.code, named.stdout.length]).toEqual([2, 0]);
-    expectErrorLine(named.stderr, 'ERR_USAGE');
+    errorMessage(named.stderr, 'ERR_USAGE');
     expect(named.stderr).toContain('from a device (such as /dev/null)');
     expect(named.stderr).toContain('put DIR report.pdf < report.pdf (or --file report.pdf)');
     const generated = await run('');
@@ -102,7 +91,7 @@ describe('prepare and put', () => {
   it('fails with ENOENT, exit 1, when the store does not exist', async () => {
     const { code, stderr } = await cli(['put', join(await tempDir(), 'missing')], { input: 'x' });
     expect(code).toBe(1);
-    expectErrorLine(stderr, 'ENOENT');
+    errorMessage(stderr, 'ENOENT');
   });
 
   it.each([
@@ -121,7 +110,7 @@ describe('prepare and put', () => {
       child.stdin.destroy();
       expect(code).toBe(exit);
       expect(stdout.length).toBe(0);
-      expectErrorLine(stderr, 'ABORT_ERR');
+      errorMessage(stderr, 'ABORT_ERR');
       expect(stderr).toBe(`maildir-filestore: ABORT_ERR: interrupted by ${signal}\n`);
       expect(await namesIn(store, 'tmp')).toEqual([]);
       expect(await namesIn(store, 'new')).toEqual([]);
@@ -168,7 +157,7 @@ describe('cat, mv, claim, rm', () => {
     expect(ok.stdout.equals(data)).toBe(true);
     const missing = await cli(['cat', store.root, 'cur', 'blob']);
     expect([missing.code, missing.stdout.length]).toEqual([1, 0]);
-    expectErrorLine(missing.stderr, 'ENOENT');
+    errorMessage(missing.stderr, 'ENOENT');
   });
 
   it('mv moves between areas and will not replace without --overwrite', async () => {
@@ -179,7 +168,7 @@ describe('cat, mv, claim, rm', () => {
     await put(store, 'f', 'two');
     const clash = await cli(['mv', store.root, 'new', 'cur', 'f']);
     expect(clash.code).toBe(1);
-    expectErrorLine(clash.stderr, 'EEXIST');
+    errorMessage(clash.stderr, 'EEXIST');
     expect(await readFile(join(store.root, 'cur', 'f'), 'utf8')).toBe('one');
     expect((await cli(['mv', store.root, 'new', 'cur', 'f', '--overwrite'])).code).toBe(0);
     expect(await readFile(join(store.root, 'cur', 'f'), 'utf8')).toBe('two');
@@ -203,7 +192,7 @@ describe('cat, mv, claim, rm', () => {
     expect(await namesIn(store, 'new')).toEqual([]);
     const again = await cli(['rm', store.root, 'new', 'gone']);
     expect(again.code).toBe(1);
-    expectErrorLine(again.stderr, 'ENOENT');
+    errorMessage(again.stderr, 'ENOENT');
   });
 });
 
@@ -261,7 +250,7 @@ describe('serve', () => {
     try {
       const second = await cli(['serve', join(await tempDir(), 's'), '--port', String(first.port)]);
       expect(second.code).toBe(1);
-      expectErrorLine(second.stderr, 'EADDRINUSE');
+      errorMessage(second.stderr, 'EADDRINUSE');
     } finally {
       await first.stop();
     }

@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
@@ -31,3 +32,18 @@ export async function namesIn(store: FileStore, area: 'tmp' | 'new' | 'cur'): Pr
 
 /** The compiled library, for child processes (built by `npm test` before vitest runs). */
 export const DIST = new URL('../dist/index.js', import.meta.url).href;
+
+/** Writes a file straight into an area's directory, bypassing the store (a file some other process left there). */
+export async function put(
+  store: { readonly root: string },
+  name: string,
+  data: string | Buffer,
+  area: 'tmp' | 'new' | 'cur' = 'new',
+): Promise<void> {
+  await writeFile(join(store.root, area, name), data);
+}
+
+/** The descriptors this process holds open (Linux: /proc/self/fd), to prove none leaked. */
+export function openFds(): string[] {
+  return readdirSync('/proc/self/fd');
+}

@@ -2,10 +2,9 @@
 // buffered rest of the batch synchronously): every entry exactly once across
 // batch boundaries, and an early break closes the directory.
 import { closeSync, openSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tempStore } from './helpers.js';
+import { openFds, tempStore } from './helpers.js';
 import type { FileStore } from '../lib/index.js';
 
 function fill(store: FileStore, count: number): string[] {
@@ -46,13 +45,13 @@ describe('list() across batches', () => {
     async () => {
       const store = await tempStore({ durability: 'none' });
       fill(store, 1100);
-      const before = (await readdir('/proc/self/fd')).length;
+      const before = openFds().length;
       for (const stopAt of [1, 1024, 1050]) {
         let seen = 0;
         for await (const _ of store.list('new')) if (++seen === stopAt) break;
         expect(seen).toBe(stopAt);
       }
-      expect((await readdir('/proc/self/fd')).length).toBe(before);
+      expect(openFds().length).toBe(before);
     },
   );
 
@@ -76,12 +75,12 @@ describe('list() across batches', () => {
   it('closes the directory when the caller stops between batches, and ends after return()', async () => {
     const store = await tempStore({ durability: 'none' });
     fill(store, 1030);
-    const before = (await readdir('/proc/self/fd')).length;
+    const before = openFds().length;
     const listing = store.list('new');
     for (let i = 0; i < 1024; i++) expect((await listing.next()).done).toBe(false);
     await listing.return?.();
     expect(await listing.next()).toEqual({ value: undefined, done: true });
-    expect((await readdir('/proc/self/fd')).length).toBe(before);
+    expect(openFds().length).toBe(before);
   });
 
   it('rejects every waiting caller with ENOENT when the area is missing', async () => {

@@ -4,7 +4,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -63,11 +62,6 @@ export async function tree(dir: string, prefix = ''): Promise<string[]> {
     else out.push(rel);
   }
   return out.sort();
-}
-
-/** Open descriptors of this process. */
-export function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
 }
 
 /** A running worker: its lines of output as they come, and its exit. */

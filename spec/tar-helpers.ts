@@ -1,8 +1,10 @@
 // Tar archives for the import specs, built with tar-stream's pack; reading
-// export streams back; descriptors a process holds open.
+// export streams back; descriptors a process holds open; GNU tar on a stream.
+import { spawn } from 'node:child_process';
 import { readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import tarStream, { type Header } from 'tar-stream';
 
 /** One entry of {@link archive}: its header, and the body of a regular or contiguous file. */
@@ -54,4 +56,28 @@ export async function openFilesUnder(dir: string): Promise<string[]> {
   const fds = await readdir('/proc/self/fd');
   const targets = await Promise.all(fds.map((fd) => readlink(join('/proc/self/fd', fd)).catch(() => '')));
   return targets.filter((target) => target.startsWith(dir));
+}
+
+/**
+ * Runs GNU `tar ARGS -f -` on `input` and resolves to its stdout, once tar
+ * exited 0 and printed nothing on stderr: a warning is a failure (pass
+ * `--warning=no-timestamp` where odd mtimes are the point). The child is
+ * killed if the input fails.
+ */
+export async function gnuTar(input: Readable, args: string[]): Promise<string> {
+  const child = spawn('tar', [...args, '-f', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  const [stdout, stderr] = [collect(child.stdout), collect(child.stderr)];
+  try {
+    await pipeline(input, child.stdin);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  const [code, out, err] = await Promise.all([exited, stdout, stderr]);
+  if (code !== 0 || err.length > 0) throw new Error(`tar ${args.join(' ')} exited ${code}: ${err.toString()}`);
+  return out.toString('utf8');
 }

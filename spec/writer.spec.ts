@@ -1,15 +1,11 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import pump from 'pump';
 import { describe, expect, it, vi } from 'vitest';
 import type { FileWriter } from '../lib/index.js';
-import { namesIn, tempStore } from './helpers.js';
-
-function openFds(): Promise<string[]> {
-  return readdir('/proc/self/fd');
-}
+import { namesIn, openFds, tempStore } from './helpers.js';
 
 /** Resolves once the writer has closed, whichever way it ended. */
 async function settled(writer: FileWriter): Promise<void> {
@@ -96,7 +92,7 @@ describe('FileWriter', () => {
   describe('on every error path, removes its tmp file and leaves new untouched', () => {
     it('when the source fails', async () => {
       const store = await tempStore();
-      const before = await openFds();
+      const before = openFds();
       const source = new PassThrough();
       const writer = store.create('fails');
       const done = pipeline(source, writer);
@@ -107,7 +103,7 @@ describe('FileWriter', () => {
       await settled(writer);
       expect(await namesIn(store, 'new')).toEqual([]);
       expect(await namesIn(store, 'tmp')).toEqual([]);
-      expect(await openFds()).toEqual(before);
+      expect(openFds()).toEqual(before);
     });
 
     it('when pump sees the source fail', async () => {
@@ -125,14 +121,14 @@ describe('FileWriter', () => {
 
     it('when destroyed mid-write', async () => {
       const store = await tempStore();
-      const before = await openFds();
+      const before = openFds();
       const writer = store.create();
       for (let i = 0; i < 64; i++) writer.write(Buffer.alloc(64 * 1024, i));
       writer.destroy();
       await settled(writer);
       expect(await namesIn(store, 'new')).toEqual([]);
       expect(await namesIn(store, 'tmp')).toEqual([]);
-      expect(await openFds()).toEqual(before);
+      expect(openFds()).toEqual(before);
     });
 
     it('when destroyed while ending', async () => {
@@ -160,7 +156,7 @@ describe('FileWriter', () => {
       const first = store.create('taken');
       first.end('original');
       await finished(first);
-      const before = await openFds();
+      const before = openFds();
       const second = store.create('taken');
       second.end('intruder');
       await expect(finished(second)).rejects.toMatchObject({ code: 'EEXIST' });
@@ -168,7 +164,7 @@ describe('FileWriter', () => {
       expect(await namesIn(store, 'new')).toEqual(['taken']);
       expect(await readFile(join(store.root, 'new', 'taken'), 'utf8')).toBe('original');
       expect(await namesIn(store, 'tmp')).toEqual([]);
-      expect(await openFds()).toEqual(before);
+      expect(openFds()).toEqual(before);
     });
 
     it('when the store does not exist', async () => {
