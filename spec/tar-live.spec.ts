@@ -4,13 +4,18 @@
 // and hold only whole files (each body checks its own length and SHA-256):
 // files that vanish are skipped, none is torn. Short in `npm test`, long in a
 // soak (FILESTORE_SOAK=1).
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+// TMPDIR: one round's store at a time, at most 2 x MAX_FILES files of up to
+// 4 KiB plus the seed (about 4 MiB): under 50 MiB, however fast the writers are.
+import { rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { expect, it } from 'vitest';
 import { BATCH_NAMES } from '../lib/tar/reader.js';
 import { tempStore } from './helpers.js';
 import { entriesOf } from './tar-helpers.js';
 import { rounds, selfCheckingBody, SOAK, startWorker, TIMEOUT, verifiesSelf } from './reliability.js';
+
+/** Files each writer process commits at most in a round. */
+const MAX_FILES = 5000;
 
 /** One round: a fresh store, seeded, with two writer processes and a consumer process; `exports` exports of each area. */
 async function round(exports: number): Promise<number> {
@@ -20,7 +25,7 @@ async function round(exports: number): Promise<number> {
     await writeFile(join(store.root, 'new', `seed-${i}`), selfCheckingBody(i % 16 === 0 ? 200_000 : (i * 97) % 3000));
   }
   const writers = [0, 1].map((tag) =>
-    startWorker('crash-writer', { root: store.root, concurrency: 4, maxBytes: 4000, tag }),
+    startWorker('crash-writer', { root: store.root, concurrency: 4, maxBytes: 4000, maxFiles: MAX_FILES, tag }),
   );
   const consumer = startWorker('consume', { root: store.root });
   await Promise.all(writers.map((writer) => writer.waitFor('started')));
@@ -44,6 +49,7 @@ async function round(exports: number): Promise<number> {
     for (const writer of writers) writer.child.kill('SIGKILL');
     consumer.send('stop');
     await consumer.exit;
+    await rm(dirname(store.root), { recursive: true, force: true });
   }
   return exported;
 }
