@@ -69,6 +69,10 @@ describe('usage errors, in the command line own words', () => {
     [['cat', '/x', 'new', 'n', '--overwrite'], /^cat has no option --overwrite /],
     [['put', '/x', '--empty', '--file', 'f'], /^--empty and --file exclude each other$/],
     [['consume', '/x'], /^consume takes DIR, then -- and the command to run/],
+    [
+      ['put', '/x', '--durability', 'none', '--durability=full'],
+      /^--durability is given twice \("none" and "full"\): give it once$/,
+    ],
   ];
   it.each(cases)('%j: exit 2, one ERR_USAGE line', async (args, message) => {
     const { code, stdout, stderr } = await runCli(args);

@@ -63,7 +63,17 @@ function tokenize(command: Command, args: string[]): TokenizedLine {
   for (const token of tokens) {
     if (token.kind === 'option-terminator') terminated = true;
     else if (token.kind === 'positional') (terminated && command.takesCommand ? after : positionals).push(token.value);
-    else given.set(token.name, optionText(command, token.name, token.rawName, token.value, token.inlineValue));
+    else {
+      const text = optionText(command, token.name, token.rawName, token.value, token.inlineValue);
+      const before = given.get(token.name);
+      if (typeof before === 'string') {
+        // last-wins would silently drop a value (--allow-host a --allow-host b)
+        throw new UsageError(
+          `--${token.name} is given twice (${JSON.stringify(before)} and ${JSON.stringify(text)}): give it once`,
+        );
+      }
+      given.set(token.name, text);
+    }
   }
   return { positionals, given, command: after };
 }
