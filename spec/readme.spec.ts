@@ -6,6 +6,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { FileStore } from '../lib/index.js';
 import { DOC_FILES, docBlock, docBlocks, docPath, docText } from './doc-blocks.js';
 import { DIST, tempDir } from './helpers.js';
 
@@ -64,5 +65,24 @@ describe.each(DOC_FILES)('links in %s', (file) => {
       else if (anchor !== undefined && (!linked.endsWith('.md') || !anchors(linked).has(anchor))) broken.push(target!);
     }
     expect(broken).toEqual([]);
+  });
+});
+
+describe('the API table and docs/api.md', () => {
+  const methods = Object.getOwnPropertyNames(FileStore.prototype).filter((name) => name !== 'constructor');
+
+  it("list every public method of FileStore: a row of the README's table, a heading of docs/api.md", () => {
+    const readme = docText('README.md');
+    const headings = [...docText('docs/api.md').matchAll(/^## `store\.(\w+)\(/gm)].map((m) => m[1]);
+    expect(methods.length).toBeGreaterThan(10);
+    for (const name of methods) expect(readme, name).toContain(`| [\`store.${name}(`);
+    expect(headings.sort()).toEqual([...methods].sort());
+  });
+
+  it('list every error code of FileStoreError in the table of docs/api.md#errors', () => {
+    const codes = [...readFileSync(new URL('../lib/errors.ts', import.meta.url), 'utf8').matchAll(/^\s+\| '(\w+)'/gm)];
+    const table = docText('docs/api.md').split('\n## Errors\n')[1]?.split('\n## ')[0] ?? '';
+    expect(codes.length).toBeGreaterThan(5);
+    for (const [, code] of codes) expect(table, code).toContain(`| \`${code}\` |`);
   });
 });
