@@ -8,6 +8,7 @@
  */
 import { lstat, unlink } from 'node:fs/promises';
 import { FileStoreError } from './errors.js';
+import { assertOptionKeys } from './options.js';
 import type { Entry } from './listing.js';
 
 /** Options of `FileStore.clean()`. */
@@ -36,6 +37,7 @@ export async function cleanTmp(
   if (options === null || typeof options !== 'object') {
     throw new FileStoreError('ERR_INVALID_OPTION', 'clean options must be an object');
   }
+  assertOptionKeys(options, { olderThan: true }, 'clean()');
   const { olderThan = DEFAULT_CLEAN_AGE } = options;
   if (typeof olderThan !== 'number' || !Number.isFinite(olderThan) || olderThan < 0) {
     throw new FileStoreError('ERR_INVALID_OPTION', 'option olderThan must be a non-negative number of milliseconds');

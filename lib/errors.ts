@@ -41,7 +41,13 @@ export type FileStoreErrorCode =
    * could not be kept aside to be put back (no hard links, a full disk): the
    * new version is in place, but a crash may lose it. `cause` is the fsync's error.
    */
-  | 'ERR_COMMIT_NOT_DURABLE';
+  | 'ERR_COMMIT_NOT_DURABLE'
+  /**
+   * A writer's tmp file was removed by someone else before its commit (for
+   * example `clean()` with a short `olderThan` in another process): nothing
+   * was committed. `cause` is the commit's `ENOENT`.
+   */
+  | 'ERR_TMP_REMOVED';
 
 /** An error raised by maildir-filestore itself, with a string `code`. */
 export class FileStoreError extends Error {

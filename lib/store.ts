@@ -12,6 +12,8 @@ import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } 
 import { exportTar, type ExportTarOptions } from './tar/export.js';
 import type { ImportTarOptions } from './tar/import.js';
 import { claimFile, placeFile, type SyncDirectory } from './place.js';
+import { makeDirectory } from './make-directory.js';
+import { assertOptionKeys, type OptionKeys } from './options.js';
 import { openEntry } from './safe-open.js';
 import { FileWriter } from './writer.js';
 import { AreaListing, type Entry } from './listing.js';
@@ -88,6 +90,7 @@ export class FileStore {
     if (typeof root !== 'string' || root === '') {
       throw new FileStoreError('ERR_INVALID_OPTION', 'root must be a non-empty string');
     }
+    assertOptionKeys(options, STORE_KEYS, 'new FileStore()');
     const { durability = 'full', hostname = osHostname(), fileMode = 0o666 } = options;
     assertDurability(durability);
     if (typeof hostname !== 'string' || hostname === '') {
@@ -110,7 +113,7 @@ export class FileStore {
    * Rejects with `ERR_UNSAFE_AREA` when an area is a symlink or not a directory.
    */
   async prepare(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
+    await makeDirectory(this.root);
     await Promise.all(AREAS.map((area) => this.#prepareArea(area)));
   }
 
@@ -135,6 +138,7 @@ export class FileStore {
    */
   create(name?: string, options: CreateOptions = {}): FileWriter {
     if (name !== undefined) assertName(name);
+    assertOptionKeys(options, CREATE_KEYS, 'create()');
     const commit = booleanOption(options.commit, 'commit', true);
     const overwrite = booleanOption(options.overwrite, 'overwrite', false);
     return this.#writer(name, commit ? 'new' : 'tmp', overwrite);
@@ -186,6 +190,7 @@ export class FileStore {
   async move(name: string, from: Area, to: Area, options: TransferOptions = {}): Promise<void> {
     const source = this.path(name, from);
     const target = this.path(name, to);
+    assertOptionKeys(options, TRANSFER_KEYS, 'move()');
     await placeFile(source, target, booleanOption(options.overwrite, 'overwrite', false), this.#sync);
   }
 
@@ -214,6 +219,7 @@ export class FileStore {
   async copy(name: string, from: Area, to: Area, options: TransferOptions = {}): Promise<void> {
     const source = this.path(name, from);
     assertArea(to);
+    assertOptionKeys(options, TRANSFER_KEYS, 'copy()');
     const overwrite = booleanOption(options.overwrite, 'overwrite', false);
     const { handle } = await openEntry(source);
     await pipeline(handle.createReadStream(), this.#writer(name, to, overwrite));
@@ -245,6 +251,7 @@ export class FileStore {
    */
   exportTar(area: Area, options?: ExportTarOptions): Readable {
     assertArea(area);
+    assertOptionKeys(options, EXPORT_KEYS, 'exportTar()');
     return exportTar(this.#areaDirs[area], () => entryNames(this.list(area)), options);
   }
 
@@ -256,6 +263,7 @@ export class FileStore {
    * files committed before it, which stay.
    */
   async importTar(source: Readable, options: ImportTarOptions = {}): Promise<string[]> {
+    assertOptionKeys(options, IMPORT_KEYS, 'importTar()');
     // loaded on first use: the tar parser is needed only here
     const { importTar } = await import('./tar/import.js');
     // tar/import.ts refuses unsafe entry names; the name is checked again here, where the path is made
@@ -283,6 +291,7 @@ export class FileStore {
   consume(options: ConsumeOptions & { lease: number }): AsyncIterableIterator<LeasedEntry>;
   consume(options?: ConsumeOptions): AsyncIterableIterator<Entry>;
   consume(options?: ConsumeOptions): AsyncIterableIterator<Entry> {
+    assertOptionKeys(options, CONSUME_KEYS, 'consume()');
     return consumeStore(
       {
         ...this.#leaseAreas(),
@@ -308,6 +317,7 @@ export class FileStore {
     if (options === null || typeof options !== 'object') {
       throw new FileStoreError('ERR_INVALID_OPTION', 'requeue options must be an object');
     }
+    assertOptionKeys(options, REQUEUE_KEYS, 'requeue()');
     if (options.names !== undefined) {
       const names = [...options.names];
       for (const name of names) assertName(name);
@@ -336,6 +346,27 @@ export class FileStore {
     return cleanTmp(this.list('tmp'), liveTmpPaths, options);
   }
 }
+
+const STORE_KEYS = { durability: true, hostname: true, fileMode: true } satisfies OptionKeys<FileStoreOptions>;
+const CREATE_KEYS = { commit: true, overwrite: true } satisfies OptionKeys<CreateOptions>;
+const TRANSFER_KEYS = { overwrite: true } satisfies OptionKeys<TransferOptions>;
+const EXPORT_KEYS = { names: true } satisfies OptionKeys<ExportTarOptions>;
+const IMPORT_KEYS = { area: true, overwrite: true } satisfies OptionKeys<ImportTarOptions>;
+const CONSUME_KEYS = {
+  follow: true,
+  signal: true,
+  pollInterval: true,
+  lease: true,
+  maxDeliveries: true,
+  repairAfter: true,
+  onEvent: true,
+} satisfies OptionKeys<ConsumeOptions>;
+const REQUEUE_KEYS = {
+  olderThan: true,
+  maxDeliveries: true,
+  names: true,
+  onEvent: true,
+} satisfies OptionKeys<RequeueOptions>;
 
 function booleanOption(value: unknown, option: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;

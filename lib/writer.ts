@@ -227,7 +227,8 @@ export class FileWriter extends Writable {
       steps.push((done) =>
         place(tmpPath, targetPath, overwrite, (err) => {
           if (!err) this.#tmpExists = false;
-          done(err);
+          if ((err as NodeJS.ErrnoException | null)?.code !== 'ENOENT') return done(err);
+          explainMissing(err as NodeJS.ErrnoException, tmpPath, targetPath, done);
         }),
       );
     }
@@ -375,6 +376,23 @@ function notDurable(path: string, cause: NodeJS.ErrnoException, keepErr: NodeJS.
     `the new version of ${path} is in place, but the fsync of its directory failed (${cause.code}) and the version it replaced could not be kept to put back (${keepErr.code} ${keepErr.syscall ?? ''}): a crash may lose the new version`,
     { path, cause },
   );
+}
+
+/**
+ * The error of a commit whose source vanished: `ERR_TMP_REMOVED` when the
+ * target directory is there but the writer's own tmp file is not (someone
+ * removed it while it was written, e.g. `clean()` with a short `olderThan`
+ * in another process); else the `ENOENT` as it is (the store is gone).
+ */
+function explainMissing(err: NodeJS.ErrnoException, tmpPath: string, targetPath: string, cb: Callback): void {
+  lstat(dirname(targetPath), (dirErr) => {
+    if (dirErr !== null) return cb(err);
+    lstat(tmpPath, (tmpErr) => {
+      if (tmpErr?.code !== 'ENOENT') return cb(err);
+      const message = `the tmp file ${tmpPath} was removed while it was being written (by clean() with a short olderThan in another process?): nothing was committed`;
+      cb(new FileStoreError('ERR_TMP_REMOVED', message, { path: tmpPath, cause: err }));
+    });
+  });
 }
 
 /** Writes every byte of `buffers` at the file position, resuming after short writes. */
