@@ -456,7 +456,9 @@ describe('hostile HTTP requests', () => {
   async function slowHeaders(text: string): Promise<Answer> {
     const answer = await raw(slowPort, text);
     const status = /^HTTP\/1\.1 (\d{3}) /.exec(answer)?.[1];
-    return { status: status === undefined ? null : Number(status), code: null };
+    const body = answer.slice(answer.indexOf('\r\n\r\n') + 4);
+    const code = body.startsWith('{') ? (JSON.parse(body) as { error: { code: string } }).error.code : null;
+    return { status: status === undefined ? null : Number(status), code };
   }
 
   /**
@@ -617,12 +619,12 @@ describe('hostile HTTP requests', () => {
       413,
       'ERR_BODY_TOO_LARGE',
     ],
-    // past 2^64: Node's HTTP parser answers 400 itself, before the server sees the request (no JSON)
+    // past 2^64: Node's HTTP parser refuses it before the server sees a request; the server's clientError answers in JSON
     [
       'PUT with a Content-Length of 10^20',
       () => send('PUT', '/files/big', { headers: { ...AUTH, 'content-length': `1${'0'.repeat(20)}` } }),
       400,
-      null,
+      'ERR_BAD_REQUEST',
     ],
 
     [
@@ -676,20 +678,25 @@ describe('hostile HTTP requests', () => {
       ['done'],
     ],
 
-    ['slow headers: the request line only', () => slowHeaders('PUT /files/slow HTTP/1.1\r\n'), 408, null],
+    [
+      'slow headers: the request line only',
+      () => slowHeaders('PUT /files/slow HTTP/1.1\r\n'),
+      408,
+      'ERR_REQUEST_TIMEOUT',
+    ],
     [
       'slow headers: stalled after Host',
       () => slowHeaders('PUT /files/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n'),
       408,
-      null,
+      'ERR_REQUEST_TIMEOUT',
     ],
     [
       'slow headers: an authorized upload stalled before its body',
       () => slowHeaders(head('PUT', '/files/slow', 'Content-Length: 5\r\n').slice(0, -2)),
       408,
-      null,
+      'ERR_REQUEST_TIMEOUT',
     ],
-    ['slow headers: half a request line', () => slowHeaders('PUT /files/sl'), 408, null],
+    ['slow headers: half a request line', () => slowHeaders('PUT /files/sl'), 408, 'ERR_REQUEST_TIMEOUT'],
 
     ...tarEntries.map(
       ([label, entries]): Row => [

@@ -24,7 +24,7 @@ describe('Router', () => {
 
   it('answers 405 with the allowed methods when only the method is wrong, 404 when nothing matches', () => {
     expect(() => router.match('PUT', '/files/new/x')).toThrow(
-      expect.objectContaining({ status: 405, allow: 'GET, DELETE' }),
+      expect.objectContaining({ status: 405, allow: 'GET, DELETE, HEAD' }),
     );
     expect(() => router.match('GET', '/files/new')).toThrow(expect.objectContaining({ status: 404 }));
     expect(() => router.match('GET', '/files/new/x/y')).toThrow(expect.objectContaining({ status: 404 }));

@@ -44,14 +44,16 @@ async function upload(ctx: RequestContext, name: string | undefined): Promise<vo
     await closed(writer);
     throw err;
   }
+  ctx.metrics.committed();
   sendJson(res, 201, { name: writer.name }, { location: fileLocation('new', writer.name) });
 }
 
-async function list({ store, res, query }: RequestContext): Promise<void> {
+async function list({ store, req, res, query }: RequestContext): Promise<void> {
   const entries = store.list((query.get('area') ?? 'new') as Area);
   try {
     let next = await entries.next();
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+    if (req.method === 'HEAD') return void res.end();
     let chunk = '[';
     for (let count = 0; !next.done; next = await entries.next()) {
       chunk += `${count === 0 ? '' : ','}${JSON.stringify(next.value.name)}`;
@@ -70,7 +72,13 @@ async function read({ store, res, params }: RequestContext, withBody: boolean): 
   // a symlink, FIFO, device node or directory: 422 ERR_UNSAFE_ENTRY, nothing read
   const { handle, stats } = await openEntry(store.path(params.name as string, params.area as Area));
   try {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': stats.size });
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': stats.size,
+      // a stored HTML file must not run as a page of this origin (where the page keeps its token)
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': 'sandbox',
+    });
     if (!withBody) return void res.end();
     await pipeline(handle.createReadStream({ autoClose: false }), res);
   } finally {
@@ -83,9 +91,11 @@ async function remove({ store, res, params }: RequestContext): Promise<void> {
   res.writeHead(204).end();
 }
 
-async function claim({ store, res, params }: RequestContext): Promise<void> {
+async function claim({ store, res, params, metrics }: RequestContext): Promise<void> {
   const name = params.name as string;
-  if (!(await store.claim(name)))
+  const won = await store.claim(name);
+  metrics.claimed(won);
+  if (!won)
     throw new HttpError(
       409,
       'ERR_CLAIM_LOST',

@@ -61,6 +61,7 @@ export async function formUpload(ctx: RequestContext): Promise<void> {
   if (writers.length === 0) throw new HttpError(400, 'ERR_BAD_REQUEST', 'the form has no file part');
   const results = await Promise.allSettled(writers.map((writer) => finished(writer.end())));
   const committed = writers.filter((_, i) => results[i]?.status === 'fulfilled').map((writer) => writer.name);
+  ctx.metrics.committed(committed.length);
   const failure = results.find((result) => result.status === 'rejected');
   if (failure !== undefined) throw Object.assign(failure.reason as Error, { committed });
   sendJson(res, 201, { names: committed });

@@ -19,7 +19,11 @@ export type HttpErrorCode =
   /** A browser request from another origin that is not allowed (403). */
   | 'ERR_CROSS_ORIGIN'
   /** A form with more file parts than the server takes at once (413). */
-  | 'ERR_TOO_MANY_FILES';
+  | 'ERR_TOO_MANY_FILES'
+  /** An HTTP/1.0 upload without `Content-Length`, whose end could not be told from a cut connection (411). */
+  | 'ERR_LENGTH_REQUIRED'
+  /** The client took longer than the headers or request timeout (408). */
+  | 'ERR_REQUEST_TIMEOUT';
 
 /** An error with the HTTP status it answers with. */
 export class HttpError extends Error {
@@ -48,6 +52,10 @@ const STATUS_BY_CODE: Record<string, number> = {
   EFBIG: 413,
   ENOSPC: 507,
   EDQUOT: 507,
+  EACCES: 403,
+  EPERM: 403,
+  EMFILE: 503,
+  ENFILE: 503,
 };
 
 /**

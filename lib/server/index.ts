@@ -4,3 +4,6 @@
  */
 export { assertToken, createServer } from './server.js';
 export type { ServerOptions } from './server.js';
+export { accessLine, errorLine, escapeControl, eventLine } from './access-log.js';
+export type { LogFormat, RequestLogEntry } from './access-log.js';
+export { defaultMaxConnections, descriptorLimit } from './connection-cap.js';

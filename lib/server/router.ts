@@ -6,7 +6,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FileStore } from '../store.js';
+import type { AreaStats } from './area-stats.js';
 import { HttpError } from './http-error.js';
+import type { ServerMetrics } from './metrics.js';
 
 /** What a route handler gets. */
 export interface RequestContext {
@@ -20,6 +22,10 @@ export interface RequestContext {
   readonly maxBytes: number;
   /** The client sent `Expect: 100-continue` and waits for `100 Continue` before the body. */
   readonly expectsContinue: boolean;
+  /** This server's counters. */
+  readonly metrics: ServerMetrics;
+  /** The cached count of the store's areas. */
+  readonly stats: AreaStats;
 }
 
 /** A `true`/`false` query flag (`1`/`0`, or present without a value for true); `false` when absent, `400` otherwise. */
@@ -35,6 +41,8 @@ export interface Route {
   readonly method: string;
   /** E.g. `/files/:area/:name`. */
   readonly path: string;
+  /** Served without the token (pages and probes that reveal nothing of the store's content). */
+  readonly public?: boolean;
   handler(ctx: RequestContext): Promise<void>;
 }
 
@@ -56,16 +64,25 @@ export class Router {
     this.#routes = routes.map((route) => ({ ...route, segments: route.path.split('/').slice(1).map(compileSegment) }));
   }
 
-  /** The route and its decoded parameters for `method` and the raw request path. */
+  /**
+   * The route and its decoded parameters for `method` and the raw request
+   * path. `HEAD` is answered by the `GET` route where there is no `HEAD`
+   * one (node:http sends no body for `HEAD`; handlers may check the method
+   * to skip the work).
+   */
   match(method: string, rawPath: string): { route: Route; params: Record<string, string> } {
     const parts = rawPath.split('/').slice(1);
     const allowed = new Set<string>();
+    let get: { route: Route; params: Record<string, string> } | null = null;
     for (const route of this.#routes) {
       const params = matchSegments(route.segments, parts);
       if (params === null) continue;
       if (route.method === method) return { route, params };
+      if (route.method === 'GET') get ??= { route, params };
       allowed.add(route.method);
     }
+    if (method === 'HEAD' && get !== null) return get;
+    if (allowed.has('GET')) allowed.add('HEAD');
     if (allowed.size === 0) throw new HttpError(404, 'ERR_NOT_FOUND', `no such endpoint: ${rawPath}`);
     const error = new HttpError(
       405,

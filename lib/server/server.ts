@@ -9,11 +9,23 @@
  * table of {@link createServer}.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  STATUS_CODES,
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { Socket } from 'node:net';
 import type { FileStore } from '../store.js';
-import { discardBody } from './body.js';
+import type { RequestLogEntry } from './access-log.js';
+import { AreaStats } from './area-stats.js';
+import { answerEarly, continued } from './body.js';
+import { capConnections, defaultMaxConnections } from './connection-cap.js';
 import { filesRoutes } from './files-routes.js';
-import { HttpError, describeError, sendJson } from './http-error.js';
+import { HttpError, describeError } from './http-error.js';
+import { ServerMetrics } from './metrics.js';
+import { opsRoutes } from './ops-routes.js';
 import { checkOrigin, originPolicy, preflightHeaders } from './origin-guard.js';
 import { Router, type Route } from './router.js';
 import { requeueRoutes } from './requeue-routes.js';
@@ -68,6 +80,25 @@ export interface ServerOptions {
    */
   keepAliveTimeout?: number;
   /**
+   * Most connections open at once; more are answered `503` with
+   * `Retry-After` and closed, so that sockets never take the descriptors
+   * the store's files need.
+   * @default half of what the file-descriptor limit leaves after 64 (480 at `ulimit -n 1024`); 1000 where the limit is unknown
+   */
+  maxConnections?: number;
+  /**
+   * Milliseconds a count of the areas (for `/metrics`, `/stats` and the
+   * page) is reused before the directories are walked again.
+   * @default 2000
+   */
+  statsInterval?: number;
+  /**
+   * Called once per request when its answer is over (or the connection
+   * closed), for an access log; see `accessLine` for a formatter.
+   * @default undefined
+   */
+  onRequest?: (entry: RequestLogEntry) => void;
+  /**
    * Called with each error answered with a 5xx status (a full disk, a failed
    * fsync, a bug), for logging. Client errors (4xx) are not reported.
    * @default undefined
@@ -76,12 +107,14 @@ export interface ServerOptions {
 }
 
 const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS']);
 
 /**
  * An `http.Server` (not yet listening) that serves `store`:
  * `POST /files`, `PUT /files/NAME`, `GET /files?area=AREA`,
  * `GET|HEAD|DELETE /files/AREA/NAME`, `POST /files/NAME/claim`,
- * `GET /export/AREA.tar` and `POST /import?area=AREA`.
+ * `GET /export/AREA.tar`, `POST /import?area=AREA`, the page `GET /`,
+ * `GET /stats`, `GET /metrics` and `GET /healthz`.
  * Call `listen()` on it; it binds wherever you say, so pass `127.0.0.1`
  * unless you mean to expose the store.
  */
@@ -93,56 +126,81 @@ export function createServer(store: FileStore, options: ServerOptions = {}): Ser
     requestTimeout = 3_600_000,
     idleTimeout = 60_000,
     keepAliveTimeout = 5_000,
+    maxConnections = defaultMaxConnections(),
+    statsInterval = 2_000,
     onError,
+    onRequest,
   } = options;
   const policy = originPolicy(options.allowedHosts, options.allowedOrigins);
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0)
     throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 1)
+    throw new RangeError(`maxConnections must be a positive integer, got ${maxConnections}`);
   if (token !== undefined) assertToken(token);
   const expected = token === undefined ? null : hash(`Bearer ${token}`);
-  const routes: Route[] = [...filesRoutes, ...tarRoutes, ...requeueRoutes];
+  const routes: Route[] = [...filesRoutes, ...tarRoutes, ...requeueRoutes, ...opsRoutes];
   const router = new Router(routes);
+  const stats = new AreaStats(store.root, statsInterval);
+  let openConnections = (): number => 0;
+  const metrics = new ServerMetrics(stats, () => openConnections());
 
   const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
-    dispatch(req, res, expectsContinue).catch((err: unknown) => fail(req, res, err));
+    const record = track(req, res, (entry, route) => {
+      metrics.observe(
+        KNOWN_METHODS.has(entry.method) ? entry.method : 'other',
+        route,
+        entry.status,
+        entry.durationMs / 1000,
+      );
+      onRequest?.(entry);
+    });
+    dispatch(req, res, expectsContinue, record).catch((err: unknown) => fail(req, res, err, expectsContinue));
   };
 
-  const dispatch = async (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> => {
+  const dispatch = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    expectsContinue: boolean,
+    record: { route: string },
+  ): Promise<void> => {
     const cors = checkOrigin(req, policy);
     for (const [key, value] of Object.entries(cors)) if (value !== undefined) res.setHeader(key, value);
     if (req.method === 'OPTIONS' && cors['access-control-allow-origin'] !== undefined) {
       res.writeHead(204, preflightHeaders(req)).end();
       return;
     }
-    if (expected !== null && !authorized(req, expected)) {
-      throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong Authorization: Bearer token');
-    }
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     const query = new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1));
-    const { route, params } = router.match(req.method ?? 'GET', path);
-    await route.handler({ store, req, res, params, query, maxBytes, expectsContinue });
+    const method = req.method ?? 'GET';
+    const found = matchOrNull(router, method, path);
+    if (found !== null) record.route = found.route.path;
+    if (expected !== null && found?.route.public !== true && !authorized(req, expected)) {
+      throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong Authorization: Bearer token');
+    }
+    const { route, params } = found ?? router.match(method, path);
+    if (req.httpVersion === '1.0' && hasBodyMethod(method) && !hasBody(req)) {
+      throw new HttpError(411, 'ERR_LENGTH_REQUIRED', 'an HTTP/1.0 upload needs a Content-Length');
+    }
+    await route.handler({ store, req, res, params, query, maxBytes, expectsContinue, metrics, stats });
   };
 
-  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
+  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown, expectsContinue: boolean): void => {
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;
     }
     const { status, code, message, committed } = describeError(err, store.root);
+    metrics.failed(code, status);
     if (status >= 500) onError?.(err, req);
     const headers: Record<string, string> = {};
     if (status === 401) headers['www-authenticate'] = 'Bearer realm="maildir-filestore"';
+    if (status === 503) headers['retry-after'] = '1';
     const allow = (err as { allow?: unknown }).allow;
     if (typeof allow === 'string') headers.allow = allow;
-    sendJson(
-      res,
-      status,
-      { error: committed === undefined ? { code, message } : { code, message, committed } },
-      headers,
-    );
-    discardBody(req);
+    const body = { error: committed === undefined ? { code, message } : { code, message, committed } };
+    answerEarly(req, res, status, body, headers, expectsContinue && !continued(res));
   };
 
   const server = createHttpServer(
@@ -155,8 +213,100 @@ export function createServer(store: FileStore, options: ServerOptions = {}): Ser
     (req, res) => handle(req, res, false),
   );
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  server.on('clientError', clientError);
   server.setTimeout(idleTimeout);
+  openConnections = capConnections(server, maxConnections, () => metrics.refusedConnection());
   return server;
+}
+
+function matchOrNull(router: Router, method: string, path: string): ReturnType<Router['match']> | null {
+  try {
+    return router.match(method, path);
+  } catch {
+    return null;
+  }
+}
+
+function hasBodyMethod(method: string): boolean {
+  return method === 'POST' || method === 'PUT';
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+}
+
+/** The answer under way on each connection. */
+const inFlight = new WeakMap<Socket, ServerResponse>();
+/** Bytes read and written on each connection up to the end of its last request. */
+const counted = new WeakMap<Socket, [number, number]>();
+
+/**
+ * Calls `done` once the answer is over (finished or cut), with the
+ * access-log entry and the route pattern (`none` until a route matched).
+ */
+function track(
+  req: IncomingMessage,
+  res: ServerResponse,
+  done: (entry: RequestLogEntry, route: string) => void,
+): { route: string } {
+  const record = { route: 'none' };
+  const time = new Date();
+  const started = process.hrtime.bigint();
+  const { socket } = req;
+  inFlight.set(socket, res);
+  res.once('close', () => {
+    if (inFlight.get(socket) === res) inFlight.delete(socket);
+    // counted from the end of the connection's previous request: by the time a request
+    // is seen, its headers (and often its whole body) have been read already
+    const [readBefore, writtenBefore] = counted.get(socket) ?? [0, 0];
+    counted.set(socket, [socket.bytesRead, socket.bytesWritten]);
+    const entry: RequestLogEntry = {
+      time,
+      method: req.method ?? '',
+      path: req.url ?? '',
+      status: res.headersSent ? res.statusCode : 0,
+      bytesIn: socket.bytesRead - readBefore,
+      bytesOut: socket.bytesWritten - writtenBefore,
+      durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+      remote: socket.remoteAddress ?? '',
+      aborted: !res.writableFinished,
+    };
+    done(entry, record.route);
+  });
+  return record;
+}
+
+/**
+ * Errors node:http meets before a request reaches a handler (a malformed
+ * request, headers too slow or too large): answered in JSON like every
+ * other error, then the connection is closed.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const answering = inFlight.get(socket);
+  if (answering !== undefined) {
+    // garbage after a request (an HTTP/1.0 body without a length): that request is answered, then the connection ends
+    answering.once('close', () => {
+      socket.end();
+      socket.setTimeout(1_000, () => socket.destroy());
+    });
+    return;
+  }
+  const [status, code, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'ERR_REQUEST_TIMEOUT', 'the request took too long to arrive']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'ERR_BAD_REQUEST', 'the request headers are too large']
+        : [400, 'ERR_BAD_REQUEST', 'malformed HTTP request'];
+  const text = `${JSON.stringify({ error: { code, message } })}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+  );
+  socket.setTimeout(1_000, () => socket.destroy());
+  socket.once('end', () => socket.destroy());
 }
 
 /**

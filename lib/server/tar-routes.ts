@@ -19,7 +19,7 @@ export const tarRoutes: readonly Route[] = [
  * still a JSON answer; a failure after that cuts the connection, and the
  * client sees a truncated archive, never a short one that looks complete.
  */
-async function exportArea({ store, res, params }: RequestContext): Promise<void> {
+async function exportArea({ store, req, res, params }: RequestContext): Promise<void> {
   const area = params.area as Area;
   const tar = store.exportTar(area);
   try {
@@ -32,6 +32,10 @@ async function exportArea({ store, res, params }: RequestContext): Promise<void>
     'content-type': 'application/x-tar',
     'content-disposition': `attachment; filename="${area}.tar"`,
   });
+  if (req.method === 'HEAD') {
+    tar.destroy();
+    return void res.end();
+  }
   // a client that goes away rejects this, and pipeline destroys the export, closing its files
   await pipeline(tar, res);
 }
@@ -51,9 +55,11 @@ async function importArchive(ctx: RequestContext): Promise<void> {
     }
     const overwrite = booleanParam(query, 'overwrite');
     const names = await store.importTar(requestBody(ctx), { area, overwrite });
+    ctx.metrics.committed(names.length);
     sendJson(res, 200, { names });
   } catch (err) {
     const { committed } = err as { committed?: unknown };
+    if (Array.isArray(committed)) ctx.metrics.committed(committed.length);
     throw Array.isArray(committed) ? err : Object.assign(err as Error, { committed: [] });
   }
 }

@@ -1,10 +1,17 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { FileStore } from '../../index.js';
-import { assertToken, createServer } from '../../server/index.js';
+import {
+  accessLine,
+  assertToken,
+  createServer,
+  defaultMaxConnections,
+  errorLine,
+  eventLine,
+  type LogFormat,
+} from '../../server/index.js';
 import { UsageError, type ValueSpec, defineCommand } from '../command.js';
-import { errorLine } from '../output.js';
-import { durability, integer, optionalDir, text } from '../specs.js';
+import { durability, flag, integer, optionalDir, text } from '../specs.js';
 
 /** A comma-separated list option; `[]` when absent. */
 const list: ValueSpec<string[]> = {
@@ -14,6 +21,16 @@ const list: ValueSpec<string[]> = {
       .split(',')
       .map((item) => item.trim())
       .filter((item) => item !== ''),
+};
+
+/** `--log text|json`. */
+const logFormat: ValueSpec<LogFormat> = {
+  kind: 'value',
+  read(value, option) {
+    if (value === undefined || value === 'text') return 'text';
+    if (value === 'json') return 'json';
+    throw new UsageError(`--${option} must be text or json, got ${JSON.stringify(value)}`);
+  },
 };
 
 /** `serve [DIR]`: the HTTP upload server. */
@@ -38,7 +55,13 @@ Options:
                        besides IP addresses and localhost (e.g. the name of
                        a reverse proxy); '*' for any (no DNS-rebinding guard)
   --allow-origin LIST  comma-separated origins (https://app.example) whose
-                       pages may call the server; '*' for any`,
+                       pages may call the server; '*' for any
+  --max-connections N  most connections open at once, more get 503 (default:
+                       half of what the descriptor limit leaves after 64)
+  --log FORMAT         text or json: the format of the start, access, error
+                       and shutdown lines on stderr (default: text)
+  --quiet              no access log (one line per request); the start,
+                       error and shutdown lines stay`,
   args: [optionalDir('./data')],
   options: {
     port: integer(8080, 0, 65535),
@@ -48,9 +71,14 @@ Options:
     durability,
     'allow-host': list,
     'allow-origin': list,
+    'max-connections': integer(defaultMaxConnections(), 1),
+    log: logFormat,
+    quiet: flag(),
   },
   async run({ args: [root], options }, io) {
     const { port, 'max-bytes': maxBytes, 'allow-host': allowedHosts, 'allow-origin': allowedOrigins } = options;
+    const { log: format, quiet, 'max-connections': maxConnections } = options;
+    const line = (text: string): void => void io.stderr.write(`${text}\n`);
     const host = options.host ?? '127.0.0.1';
     const token = options.token ?? io.env.FILESTORE_TOKEN;
     if (token !== undefined) usage(() => assertToken(token), '--token (or FILESTORE_TOKEN): ');
@@ -62,19 +90,31 @@ Options:
         token,
         allowedHosts,
         allowedOrigins,
-        onError: (err) => io.stderr.write(`${errorLine(err)}\n`),
+        maxConnections,
+        onError: (err, req) => line(errorLine(err, req.method ?? '', req.url ?? '', format)),
+        onRequest: quiet ? undefined : (entry) => line(accessLine(entry, format)),
       }),
     );
+    let requests = 0;
+    server.on('request', () => requests++);
     const closed = once(server, 'close');
     server.listen(port, host);
     await Promise.race([once(server, 'listening'), closed]);
     const address = server.address() as AddressInfo;
     const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    io.stderr.write(`maildir-filestore: serving ${store.root} on http://${shown}:${address.port}/\n`);
+    const url = `http://${shown}:${address.port}/`;
+    const started = Date.now();
+    line(
+      eventLine(
+        'start',
+        `serving ${store.root} on ${url}`,
+        { root: store.root, url, pid: process.pid, maxConnections },
+        format,
+      ),
+    );
     if (token === undefined && !isLoopback(address.address)) {
-      io.stderr.write(
-        `maildir-filestore: WARNING: ${address.address} is reachable from other machines and no --token is set: anyone who can reach it can read, change and delete the store\n`,
-      );
+      const warning = `WARNING: ${address.address} is reachable from other machines and no --token is set: anyone who can reach it can read, change and delete the store`;
+      line(eventLine('warning', warning, {}, format));
     }
     const stop = (): void => {
       server.close();
@@ -85,6 +125,8 @@ Options:
     if (io.signal.aborted) stop();
     else io.signal.addEventListener('abort', stop, { once: true });
     await closed;
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    line(eventLine('stop', `stopped after ${seconds} s and ${requests} requests`, { seconds, requests }, format));
     return 0;
   },
 });
