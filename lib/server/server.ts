@@ -236,7 +236,7 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /** The answer under way on each connection. */
-const inFlight = new WeakMap<Socket, ServerResponse>();
+const inFlight = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
 /** Bytes read and written on each connection up to the end of its last request. */
 const counted = new WeakMap<Socket, [number, number]>();
 
@@ -253,9 +253,9 @@ function track(
   const time = new Date();
   const started = process.hrtime.bigint();
   const { socket } = req;
-  inFlight.set(socket, res);
+  inFlight.set(socket, { req, res });
   res.once('close', () => {
-    if (inFlight.get(socket) === res) inFlight.delete(socket);
+    if (inFlight.get(socket)?.res === res) inFlight.delete(socket);
     // counted from the end of the connection's previous request: by the time a request
     // is seen, its headers (and often its whole body) have been read already
     const [readBefore, writtenBefore] = counted.get(socket) ?? [0, 0];
@@ -282,14 +282,15 @@ function track(
  * other error, then the connection is closed.
  */
 function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
+  // a request cut in its body (its handler sees the abort) or a connection gone: nothing to answer
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight.get(socket)?.req.complete === false) {
     socket.destroy();
     return;
   }
   const answering = inFlight.get(socket);
-  if (answering !== undefined) {
-    // garbage after a request (an HTTP/1.0 body without a length): that request is answered, then the connection ends
-    answering.once('close', () => {
+  if (answering?.req.complete === true) {
+    // garbage after a whole request (an HTTP/1.0 body without a length): that request is answered, then the connection ends
+    answering.res.once('close', () => {
       socket.end();
       socket.setTimeout(1_000, () => socket.destroy());
     });
