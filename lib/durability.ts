@@ -13,7 +13,7 @@
  * replaced the old version). A writer that cannot get a descriptor fails
  * before it writes anything.
  */
-import { close, constants, fstatSync, fsync, open, stat } from 'node:fs';
+import { close, closeSync, constants, fstatSync, fsync, open, stat } from 'node:fs';
 import { FileStoreError } from './errors.js';
 
 /**
@@ -87,7 +87,10 @@ function releaser(dir: string, entry: HeldDirectory): () => void {
     released = true;
     if (--entry.holders > 0) return;
     if (held.get(dir) === entry) held.delete(dir);
-    close(entry.fd, () => {});
+    // closed at once, not on the thread pool, so a writer's descriptors are all gone when it reports
+    try {
+      closeSync(entry.fd);
+    } catch {}
   };
 }
 
