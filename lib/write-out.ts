@@ -7,6 +7,8 @@ import type { Writable } from 'node:stream';
  * HTTP client that disconnected), so a writing loop stops either way.
  */
 export async function writeOut(stream: Writable, chunk: string | Buffer): Promise<void> {
+  // a stream destroyed before this write would never emit 'drain', 'close' or 'error' again
+  if (stream.destroyed) throw readerGone();
   let failure: Error | null = null;
   const onError = (err: Error): void => {
     failure ??= err;
@@ -32,5 +34,9 @@ export async function writeOut(stream: Writable, chunk: string | Buffer): Promis
     stream.off('error', onError);
   }
   if (failure !== null) throw failure;
-  if (stream.destroyed) throw Object.assign(new Error('the reader went away'), { code: 'ECONNRESET' });
+  if (stream.destroyed) throw readerGone();
+}
+
+function readerGone(): Error {
+  return Object.assign(new Error('the reader went away'), { code: 'ECONNRESET' });
 }
