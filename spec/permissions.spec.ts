@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { FileStore } from '../lib/index.js';
 import { tempDir, tempStore } from './helpers.js';
+import { readableCopy } from './readable-copy.js';
 import { IS_ROOT, probe, reported, startWorker, tree } from './reliability.js';
 
 type Area = 'tmp' | 'new' | 'cur';
@@ -124,11 +125,22 @@ describe.skipIf(!canDrop.ok)(
           ],
         },
         nobody,
+        readableCopy().worker,
       );
       const exit = await worker.exit;
       expect(exit.code, exit.stderr).toBe(0);
-      const partialWorker = startWorker('ops', { root: partial.root, ops: [['prepare partial', 'prepare']] }, nobody);
-      const newWorker = startWorker('ops', { root: join(base, 'fresh'), ops: [['prepare fresh', 'prepare']] }, nobody);
+      const partialWorker = startWorker(
+        'ops',
+        { root: partial.root, ops: [['prepare partial', 'prepare']] },
+        nobody,
+        readableCopy().worker,
+      );
+      const newWorker = startWorker(
+        'ops',
+        { root: join(base, 'fresh'), ops: [['prepare fresh', 'prepare']] },
+        nobody,
+        readableCopy().worker,
+      );
       await Promise.all([partialWorker.exit, newWorker.exit]);
 
       const results = Object.fromEntries(

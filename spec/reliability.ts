@@ -77,10 +77,16 @@ export interface Worker {
 
 /**
  * Starts `spec/fixtures/store-worker.mjs` in `mode` with a JSON config.
- * `wrap` prefixes the command (e.g. `['unshare', '--pid', '--fork']`).
+ * `wrap` prefixes the command (e.g. `['unshare', '--pid', '--fork']`);
+ * `worker` is the script to run (a copy, for a child run as another user).
  */
-export function startWorker(mode: string, config: Record<string, unknown>, wrap: string[] = []): Worker {
-  const argv = [...wrap, process.execPath, WORKER, mode, JSON.stringify(config)];
+export function startWorker(
+  mode: string,
+  config: Record<string, unknown>,
+  wrap: string[] = [],
+  worker = WORKER,
+): Worker {
+  const argv = [...wrap, process.execPath, worker, mode, JSON.stringify(config)];
   const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters: Array<{ line: string; resolve: () => void }> = [];

@@ -23,6 +23,7 @@ import {
 } from '../lib/tar/reader.js';
 import { DIST, tempDir, tempStore } from './helpers.js';
 import { collect, entriesOf, openFilesUnder } from './tar-helpers.js';
+import { readableCopy } from './readable-copy.js';
 import { IS_ROOT, probe } from './reliability.js';
 
 const run = promisify(execFile);
@@ -284,7 +285,7 @@ describe.skipIf(!canDrop.ok)(
       const secret = names[position] as string;
       await chmod(join(store.root, 'new', secret), 0o000);
       const script = `
-      import { FileStore } from ${JSON.stringify(DIST)};
+      import { FileStore } from ${JSON.stringify(readableCopy().dist)};
       try {
         for await (const chunk of new FileStore(${JSON.stringify(store.root)}).exportTar('new', { names: ${JSON.stringify(names)} })) void chunk;
         console.log(JSON.stringify({ ok: true }));
