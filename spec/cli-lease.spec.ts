@@ -10,7 +10,8 @@ import type { FileStore } from '../lib/index.js';
 import { CLI, bash, completion, readmeBlock } from './cli-helpers.js';
 import { namesIn, tempDir, tempStore } from './helpers.js';
 
-const WAIT = { timeout: 15_000, interval: 20 };
+// generous: nine agents share two cores, and a node start can take seconds
+const WAIT = { timeout: 25_000, interval: 20 };
 
 const running = new Set<ChildProcess>();
 const pidFiles: string[] = [];
@@ -105,7 +106,7 @@ describe('consume --lease', () => {
   });
 
   it('a killed consume: its CMD is killed too, and another consume gets the file once the lease expires', {
-    timeout: 30_000,
+    timeout: 90_000,
   }, async () => {
     const store = await tempStore();
     const log = join(await tempDir(), 'log');
@@ -216,7 +217,7 @@ describe('consume --timeout, --kill-after, --retries', () => {
   });
 
   it('kills what CMD left running in its group when consume ends, and everything when consume is SIGKILLed', {
-    timeout: 30_000,
+    timeout: 90_000,
   }, async () => {
     const store = await tempStore();
     const left = await pidFile();
