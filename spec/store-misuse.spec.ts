@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { FileStore } from '../lib/index.js';
+import { createServer } from '../lib/server/index.js';
 import { CLI, cli, completion } from './cli-helpers.js';
 import { namesIn, tempDir, tempStore } from './helpers.js';
 
@@ -99,6 +100,13 @@ describe('an unknown option key', () => {
     await expect(store.clean({ olderThen: 0 } as never)).rejects.toMatchObject(invalid);
     expect(await namesIn(store, 'new')).toEqual(['a']);
     expect(await namesIn(store, 'cur')).toEqual([]);
+  });
+
+  it('createServer(store, { maxByte }) throws, naming the option meant', async () => {
+    const store = await tempStore();
+    expect(() => createServer(store, { maxByte: 1 } as never)).toThrow(
+      expect.objectContaining({ ...invalid, message: expect.stringContaining('maxBytes') }),
+    );
   });
 
   it('the known keys still pass', async () => {

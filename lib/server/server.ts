@@ -30,6 +30,7 @@ import { checkOrigin, originPolicy, preflightHeaders } from './origin-guard.js';
 import { Router, type Route } from './router.js';
 import { requeueRoutes } from './requeue-routes.js';
 import { tarRoutes } from './tar-routes.js';
+import { assertOptionKeys, type OptionKeys } from '../options.js';
 
 /** Options of {@link createServer}. */
 export interface ServerOptions {
@@ -109,6 +110,22 @@ export interface ServerOptions {
 const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS']);
 
+/** Every key of {@link ServerOptions}: any other is refused with `ERR_INVALID_OPTION`. */
+const SERVER_KEYS = {
+  maxBytes: true,
+  token: true,
+  allowedHosts: true,
+  allowedOrigins: true,
+  headersTimeout: true,
+  requestTimeout: true,
+  idleTimeout: true,
+  keepAliveTimeout: true,
+  maxConnections: true,
+  statsInterval: true,
+  onRequest: true,
+  onError: true,
+} satisfies OptionKeys<ServerOptions>;
+
 /**
  * An `http.Server` (not yet listening) that serves `store`:
  * `POST /files`, `PUT /files/NAME`, `GET /files?area=AREA`,
@@ -119,6 +136,7 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'
  * unless you mean to expose the store.
  */
 export function createServer(store: FileStore, options: ServerOptions = {}): Server {
+  assertOptionKeys(options, SERVER_KEYS, 'createServer()');
   const {
     maxBytes = DEFAULT_MAX_BYTES,
     token,
