@@ -48,6 +48,11 @@ vi.mock('node:fs', async (importOriginal) => {
       hooks.directoryFds.delete(fd);
       fs.close(fd, cb);
     }) as typeof fs.close,
+    // lib/durability.ts closes a held directory with closeSync: a stale entry here would turn a later file's fsync into a directory fsync
+    closeSync: ((fd: number) => {
+      hooks.directoryFds.delete(fd);
+      fs.closeSync(fd);
+    }) as typeof fs.closeSync,
     fsync: ((fd: number, cb: Cb) => {
       if (!hooks.directoryFds.has(fd)) return fs.fsync(fd, cb);
       hooks.directoryFsyncs++;
