@@ -294,6 +294,21 @@ it('runs the --json examples of docs/cli.md, each printing what its comment says
   expect(stdout.toString()).toBe(`${promised(block).join('\n').replace('/abs/path/jobs', root)}\n`);
 });
 
+it('runs the put example of docs/cli.md: a file given two ways, an empty one on purpose, /dev/null refused', async () => {
+  const { cwd, env } = await shellWithCli();
+  await writeFile(join(cwd, 'report.pdf'), '%PDF-1.4 not really');
+  const store = new FileStore(join(cwd, 'queue'));
+  await store.prepare();
+  const block = await readmeBlock('readme-cli-put');
+  const { code, stdout, stderr } = await bash(`set -euo pipefail\n${block}`, { cwd, env });
+  expect(code).toBe(0);
+  expect(stdout.toString()).toBe('report.pdf\ncopy.pdf\nmarker\nexit 2\n');
+  expect(errorMessage(stderr, 'ERR_USAGE')).toMatch(/^refusing to read the file from a device/);
+  expect(await namesIn(store, 'new')).toEqual(['copy.pdf', 'marker', 'report.pdf']);
+  expect(await readFile(join(store.root, 'new', 'copy.pdf'), 'utf8')).toBe('%PDF-1.4 not really');
+  expect(await readFile(join(store.root, 'new', 'marker'), 'utf8')).toBe('');
+});
+
 it('runs the stat example of docs/cli.md', async () => {
   const { cwd, env } = await shellWithCli();
   const store = new FileStore(join(cwd, 'queue'));
