@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
-import { HttpError } from './http-error.js';
+import { HttpError, writeJsonHead } from './http-error.js';
 import type { RequestContext } from './router.js';
 
 /** How much of a refused body is read and thrown away (so the client sees the response) before the connection is cut. */
@@ -78,12 +78,7 @@ export function answerEarly(
   headers: Record<string, string>,
   waiting: boolean,
 ): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  });
+  const text = writeJsonHead(res, status, body, headers);
   if (waiting || req.complete || req.destroyed) {
     res.end(text);
     return;

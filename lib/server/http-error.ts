@@ -81,11 +81,21 @@ export function sendJson(
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
+  res.end(writeJsonHead(res, status, body, headers));
+}
+
+/** Writes the head of a JSON answer and returns its body text, for the caller to send when it is ready. */
+export function writeJsonHead(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): string {
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, {
     ...headers,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
   });
-  res.end(text);
+  return text;
 }

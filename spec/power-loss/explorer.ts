@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { FileStore } from '../../lib/index.js';
 import { verifiesSelf } from '../reliability.js';
 import { CrashModel, type CrashState } from './crash-model.js';
+import { selfChecking } from './self-checking.mjs';
 import { type JournalRecord, parseTrace, TRACED_CALLS, type TraceEvent } from './trace.js';
 
 const run = promisify(execFile);
@@ -227,17 +228,6 @@ function describe(events: TraceEvent[]): string[] {
 
 function sha(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-/** The workload's self-checking body format (spec/power-loss/workload.mjs makes the same). */
-export function selfChecking(seed: number, bytes: number): Buffer {
-  const payload = Buffer.alloc(bytes);
-  for (let i = 0; i < bytes; i++) payload[i] = (seed * 31 + i * 7) & 0xff;
-  const header = Buffer.alloc(44);
-  header.write('FSCK', 0, 'latin1');
-  header.writeBigUInt64BE(BigInt(bytes), 4);
-  createHash('sha256').update(payload).digest().copy(header, 12);
-  return Buffer.concat([header, payload]);
 }
 
 /** A small deterministic generator (mulberry32), so every run explores the same states. */

@@ -7,6 +7,7 @@
 //   node workload.mjs LIBRARY_URL STORE DURABILITY JOURNAL ARCHIVE
 import { createHash } from 'node:crypto';
 import { createReadStream, openSync, writeSync } from 'node:fs';
+import { selfChecking as body } from './self-checking.mjs';
 
 const [libraryUrl, root, durability, journalPath, archivePath] = process.argv.slice(2);
 const { FileStore } = await import(libraryUrl);
@@ -14,17 +15,6 @@ const store = new FileStore(root, { durability });
 const journal = openSync(journalPath, 'a');
 const log = (record) => writeSync(journal, `${JSON.stringify(record)}\n`);
 const sha = (data) => createHash('sha256').update(data).digest('hex');
-
-/** Self-checking body, as spec/reliability.ts makes them: FSCK, length, SHA-256 of the payload. */
-function body(seed, bytes) {
-  const payload = Buffer.alloc(bytes);
-  for (let i = 0; i < bytes; i++) payload[i] = (seed * 31 + i * 7) & 0xff;
-  const header = Buffer.alloc(44);
-  header.write('FSCK', 0, 'latin1');
-  header.writeBigUInt64BE(BigInt(bytes), 4);
-  createHash('sha256').update(payload).digest().copy(header, 12);
-  return Buffer.concat([header, payload]);
-}
 
 /** Writes `data` in chunks of 16 KiB, so a large file takes several write calls. */
 function commit(name, data, options) {
