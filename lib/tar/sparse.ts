@@ -56,7 +56,8 @@ export type PaxSparse = { version: '0.0' | '0.1'; map: SparseMap } | { version: 
 /**
  * Reads GNU sparse pax records: 0.0 (`GNU.sparse.offset`/`numbytes` pairs),
  * 0.1 (`GNU.sparse.map`), or 1.0 (`GNU.sparse.major=1`, the map at the start
- * of the body). `'bad'` for records that do not make a map.
+ * of the body). `'bad'` for records that do not make a map, or a map of
+ * another length than its `GNU.sparse.numblocks`.
  */
 export function paxSparse(records: PaxRecords, get: (key: string) => string | undefined): PaxSparse | 'bad' {
   const major = get('GNU.sparse.major');
@@ -84,6 +85,9 @@ export function paxSparse(records: PaxRecords, get: (key: string) => string | un
         );
   const segments = pairs(numbers);
   if (segments === null) return 'bad';
+  // GNU tar writes the count of pairs first: a map with fewer (or more) was cut or damaged
+  const count = get('GNU.sparse.numblocks');
+  if (count !== undefined && decimal(count) !== segments.length) return 'bad';
   return { version: mapText !== undefined ? '0.1' : '0.0', map: { segments, realSize } };
 }
 
