@@ -8,6 +8,7 @@
  */
 import { lstat, unlink } from 'node:fs/promises';
 import { FileStoreError } from './errors.js';
+import { fsPath } from './names.js';
 import { assertOptionKeys } from './options.js';
 import type { Entry } from './listing.js';
 
@@ -46,9 +47,9 @@ export async function cleanTmp(
   const removed: string[] = [];
   for await (const { name, path } of entries) {
     if (live.has(path)) continue;
-    const stats = await lstat(path).catch(ignoreMissing);
+    const stats = await lstat(fsPath(path)).catch(ignoreMissing);
     if (stats === null || stats.isDirectory() || stats.mtimeMs >= cutoff) continue;
-    if ((await unlink(path).then(() => true, ignoreMissing)) === true) removed.push(name);
+    if ((await unlink(fsPath(path)).then(() => true, ignoreMissing)) === true) removed.push(name);
   }
   return removed;
 }

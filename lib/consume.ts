@@ -33,6 +33,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { link } from 'node:fs/promises';
 import { sep } from 'node:path';
 import { FileStoreError } from './errors.js';
+import { fsPath } from './names.js';
 import {
   assertMaxDeliveries,
   deliveryState,
@@ -421,7 +422,7 @@ class LeaseHolder {
       return;
     }
     try {
-      await link(path, loop.source.newDir + sep + name);
+      await link(fsPath(path), fsPath(loop.source.newDir + sep + name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       report(loop, { type: 'collision', name }); // stays in cur/; requeued when the lease expires

@@ -6,6 +6,7 @@ export type { ImportTarError, ImportTarOptions } from './tar/import.js';
 export { FileStoreError } from './errors.js';
 export type { FileStoreErrorCode } from './errors.js';
 export type { Area } from './names.js';
+export { fsPath, nameFromBytes, nameToBytes } from './names.js';
 export type { Durability } from './durability.js';
 export type { ConsumeOptions, LeasedEntry } from './consume.js';
 export type { DeliveryState, LeaseEvent, RequeueOptions } from './lease.js';

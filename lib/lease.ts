@@ -29,6 +29,7 @@ import type { Stats } from 'node:fs';
 import { link, lstat, unlink, utimes } from 'node:fs/promises';
 import { sep } from 'node:path';
 import { FileStoreError } from './errors.js';
+import { fsPath } from './names.js';
 import type { Entry } from './listing.js';
 
 /** Seconds added to the delivery count in the mtime of a parked file. */
@@ -164,14 +165,14 @@ export async function requeueIfExpired(
     return { type: 'parked', name, deliveries };
   }
   try {
-    await link(curPath, newPath);
+    await link(fsPath(curPath), fsPath(newPath));
   } catch (err) {
     return linkFailed(err as NodeJS.ErrnoException, name, stats, curPath, newPath, cutoff);
   }
   const again = await lstatOrNull(curPath);
   if (again === null || again.ino !== stats.ino || again.atimeMs !== stats.atimeMs || again.mtimeMs !== stats.mtimeMs) {
     // renewed, parked, acknowledged or redelivered since the first look: the move is undone
-    await unlink(newPath).catch(ignoreMissing);
+    await unlink(fsPath(newPath)).catch(ignoreMissing);
     return null;
   }
   await finishMove(areas, curPath);
@@ -203,7 +204,7 @@ export async function repairIfDead(curPath: string, stats: Stats, cutoff: number
   if (stats.ctimeMs >= cutoff || stats.nlink < 2) return false;
   const claimed = await lstatOrNull(curPath);
   if (claimed === null || !sameFile(claimed, stats) || claimed.ctimeMs >= cutoff) return false;
-  await unlink(curPath).catch(ignoreMissing);
+  await unlink(fsPath(curPath)).catch(ignoreMissing);
   return true;
 }
 
@@ -216,13 +217,13 @@ export async function requeueNames(areas: LeaseAreas, names: Iterable<string>): 
   const requeued: string[] = [];
   for (const name of names) {
     const curPath = areas.curDir + sep + name;
-    const stats = await lstat(curPath);
+    const stats = await lstat(fsPath(curPath));
     if (deliveryState(stats).parked) {
       // no consumer holds a parked file: its count can start again
       const now = new Date();
-      await utimes(curPath, now, now);
+      await utimes(fsPath(curPath), now, now);
     }
-    await link(curPath, areas.newDir + sep + name);
+    await link(fsPath(curPath), fsPath(areas.newDir + sep + name));
     await finishMove(areas, curPath);
     requeued.push(name);
   }
@@ -237,18 +238,18 @@ export async function requeueNames(areas: LeaseAreas, names: Iterable<string>): 
  */
 export async function finishMove(areas: LeaseAreas, curPath: string): Promise<void> {
   await areas.sync?.(areas.newDir);
-  await unlink(curPath).catch(ignoreMissing);
+  await unlink(fsPath(curPath)).catch(ignoreMissing);
   await areas.sync?.(areas.curDir);
 }
 
 /** Records the start of delivery number `deliveries` (and renews the lease). */
 export async function markDelivered(path: string, deliveries: number): Promise<void> {
-  await utimes(path, new Date(), deliveries);
+  await utimes(fsPath(path), new Date(), deliveries);
 }
 
 /** Marks the file parked after `deliveries` deliveries. */
 export async function markParked(path: string, deliveries: number): Promise<void> {
-  await utimes(path, new Date(), PARKED_BASE + deliveries);
+  await utimes(fsPath(path), new Date(), PARKED_BASE + deliveries);
 }
 
 /** What a renewal found. */
@@ -266,7 +267,7 @@ export async function renewLease(path: string, ino: number, deliveries: number):
   if (stats.ino !== ino) return 'gone';
   const state = deliveryState(stats);
   if (state.parked || state.deliveries !== deliveries) return 'lost';
-  await utimes(path, new Date(), deliveries).catch(ignoreMissing);
+  await utimes(fsPath(path), new Date(), deliveries).catch(ignoreMissing);
   return 'renewed';
 }
 
@@ -277,7 +278,7 @@ export function sameFile(a: Stats, b: Stats): boolean {
 
 /** `lstat`, or `null` when the path does not exist. */
 export async function lstatOrNull(path: string): Promise<Stats | null> {
-  return lstat(path).catch(ignoreMissing);
+  return lstat(fsPath(path)).catch(ignoreMissing);
 }
 
 function ignoreMissing(err: NodeJS.ErrnoException): null {

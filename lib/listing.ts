@@ -14,15 +14,19 @@
 import type { Dir } from 'node:fs';
 import { opendir } from 'node:fs/promises';
 import { sep } from 'node:path';
-import type { Area } from './names.js';
+import { nameFromLatin1, type Area } from './names.js';
 
 /** A file in an area of a store, as `FileStore.list()` yields it. */
 export interface Entry {
-  /** The file's name. */
+  /**
+   * The file's name. A name that is not UTF-8 on disk holds each byte that
+   * is not part of valid UTF-8 as an escaped byte, U+DC80 to U+DCFF (as
+   * Python's `surrogateescape`); every store method takes it back as it is.
+   */
   name: string;
   /** The area it was listed in. */
   area: Area;
-  /** Its absolute path. */
+  /** Its absolute path; give it to `node:fs` through `fsPath()`, which turns a name's escaped bytes back into bytes. */
   path: string;
 }
 
@@ -72,7 +76,8 @@ export class AreaListing implements AsyncIterableIterator<Entry> {
 
   async #refill(): Promise<void> {
     try {
-      this.#handle ??= await opendir(this.#dir, { bufferSize: LIST_BATCH_SIZE });
+      // latin1 keeps every byte of a name (utf8 would turn bytes that are not UTF-8 into U+FFFD)
+      this.#handle ??= await opendir(this.#dir, { bufferSize: LIST_BATCH_SIZE, encoding: 'latin1' });
       const batch: Entry[] = [];
       while (batch.length === 0 && !this.#ended) this.#ended = await this.#readBatch(this.#handle, batch);
       this.#batch = batch;
@@ -90,7 +95,7 @@ export class AreaListing implements AsyncIterableIterator<Entry> {
     const prefix = this.#dir + sep;
     let dirent = await handle.read();
     for (let i = 1; dirent !== null; i++) {
-      const { name } = dirent;
+      const name = nameFromLatin1(dirent.name);
       if (name.charCodeAt(0) !== 0x2e) batch.push({ name, area: this.#area, path: prefix + name });
       if (i === LIST_BATCH_SIZE) return false;
       dirent = handle.readSync();

@@ -9,7 +9,6 @@
  * are not (containers sharing one volume are all pid 1).
  */
 import { randomBytes } from 'node:crypto';
-import { sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { FileStoreError } from './errors.js';
 
@@ -24,8 +23,11 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /**
  * Throws `ERR_INVALID_NAME` unless `name` is a non-empty string of at most
- * 255 UTF-8 bytes, without `/` or NUL, not starting with `.`, and well-formed
- * Unicode (a lone surrogate has no UTF-8 spelling, so it could not round-trip).
+ * 255 bytes, without `/` or NUL, and not starting with `.`. A name stands
+ * for its UTF-8 bytes; a byte that is not part of valid UTF-8 is held as an
+ * escaped byte (see {@link nameFromBytes}). A lone surrogate that is not an
+ * escaped byte, or escaped bytes that spell valid UTF-8, are refused: such a
+ * string is not what any listing yields, so it could not round-trip.
  */
 export function assertName(name: unknown): asserts name is string {
   if (
@@ -34,11 +36,16 @@ export function assertName(name: unknown): asserts name is string {
     name.charCodeAt(0) === 0x2e ||
     name.includes('/') ||
     name.includes('\0') ||
-    LONE_SURROGATE.test(name) ||
-    Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES
+    (LONE_SURROGATE.test(name) ? !isEscapedSpelling(name) : Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES)
   ) {
     throw new FileStoreError('ERR_INVALID_NAME', `invalid file name: ${describe(name)}`);
   }
+}
+
+/** Whether a name with lone surrogates is the one spelling of its bytes, and they fit. */
+function isEscapedSpelling(name: string): boolean {
+  const bytes = nameToBytes(name);
+  return bytes.length <= MAX_NAME_BYTES && nameFromBytes(bytes) === name;
 }
 
 /** A name holding escaped bytes: a lone surrogate U+DC80 to U+DCFF. */
@@ -69,7 +76,15 @@ export function nameFromBytes(bytes: Buffer): string {
   return name + bytes.toString('utf8', plainFrom);
 }
 
-/** The bytes of a name on disk and in archives: UTF-8, with each escaped byte (U+DC80 to U+DCFF) as itself. */
+/** A directory entry's name as read with `encoding: 'latin1'` (a character a byte, so none is lost): a byte over 0x7f. */
+const NOT_ASCII = /[\x80-\xff]/;
+
+/** The name of a directory entry read with `encoding: 'latin1'`, as {@link nameFromBytes} spells it. */
+export function nameFromLatin1(read: string): string {
+  return NOT_ASCII.test(read) ? nameFromBytes(Buffer.from(read, 'latin1')) : read;
+}
+
+/** The bytes of a name (or of a path holding one) on disk and in archives: UTF-8, with each escaped byte as itself. */
 export function nameToBytes(name: string): Buffer {
   if (!ESCAPED_BYTE.test(name)) return Buffer.from(name, 'utf8');
   const parts: Buffer[] = [];
@@ -85,14 +100,19 @@ export function nameToBytes(name: string): Buffer {
   return Buffer.concat(parts);
 }
 
+/**
+ * What to give `node:fs` for a path the store made or listed: the path
+ * itself, or its bytes when it holds a name that is not UTF-8 on disk (a
+ * string with escaped bytes would reach the file system as U+FFFD, which
+ * names another file or none).
+ */
+export function fsPath(path: string): string | Buffer {
+  return ESCAPED_BYTE.test(path) ? nameToBytes(path) : path;
+}
+
 /** Whether a name holds escaped bytes, so its path must be given to the file system as bytes. */
 export function hasEscapedBytes(name: string): boolean {
   return ESCAPED_BYTE.test(name);
-}
-
-/** The path of `name` in the directory `dir`: a string, or a Buffer when the name holds escaped bytes. */
-export function pathIn(dir: string, name: string): string | Buffer {
-  return ESCAPED_BYTE.test(name) ? Buffer.concat([Buffer.from(dir + sep), nameToBytes(name)]) : dir + sep + name;
 }
 
 function isHighSurrogate(unit: number): boolean {

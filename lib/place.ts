@@ -16,6 +16,7 @@ import { link, rename } from 'node:fs';
 import { link as linkAsync, lstat, rename as renameAsync, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { FileStoreError } from './errors.js';
+import { fsPath } from './names.js';
 
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
@@ -40,12 +41,12 @@ export async function placeFile(from: string, to: string, overwrite: boolean, sy
     return new Promise((resolve, reject) => place(from, to, overwrite, (err) => (err ? reject(err) : resolve())));
   }
   if (overwrite) {
-    await renameAsync(from, to);
+    await renameAsync(fsPath(from), fsPath(to));
     await syncBoth(from, to, sync);
     return;
   }
   try {
-    await linkAsync(from, to);
+    await linkAsync(fsPath(from), fsPath(to));
   } catch (err) {
     if (!isLinkUnsupported(err)) throw err;
     await renameIfAbsent(from, to, err);
@@ -69,8 +70,8 @@ export async function syncBoth(from: string, to: string, sync: SyncDirectory): P
  * the callback API, which costs the event loop less than `fs/promises`.
  */
 export function place(from: string, to: string, overwrite: boolean, cb: (err: Error | null) => void): void {
-  if (overwrite) return rename(from, to, cb);
-  link(from, to, (err) => {
+  if (overwrite) return rename(fsPath(from), fsPath(to), cb);
+  link(fsPath(from), fsPath(to), (err) => {
     const done = (): void => cb(null);
     if (err === null) return void unlinkSource(from, to).then(done, cb);
     if (!isLinkUnsupported(err)) return cb(err);
@@ -85,16 +86,16 @@ export function place(from: string, to: string, overwrite: boolean, cb: (err: Er
  */
 export async function unlinkSource(from: string, to: string): Promise<void> {
   try {
-    await unlink(from);
+    await unlink(fsPath(from));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    await unlink(to).catch(() => {});
+    await unlink(fsPath(to)).catch(() => {});
     throw err;
   }
 }
 
 async function renameIfAbsent(from: string, to: string, linkErr: unknown): Promise<void> {
-  const exists = await lstat(to).then(
+  const exists = await lstat(fsPath(to)).then(
     () => true,
     (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return false;
@@ -102,7 +103,7 @@ async function renameIfAbsent(from: string, to: string, linkErr: unknown): Promi
     },
   );
   if (exists) throw existsError(from, to, linkErr);
-  await renameAsync(from, to);
+  await renameAsync(fsPath(from), fsPath(to));
 }
 
 /** An `EEXIST` error shaped like the one `link` would have raised. */
@@ -152,7 +153,7 @@ type Stats = Awaited<ReturnType<typeof lstat>>;
 export async function claimFile(source: string, target: string, sync?: SyncDirectory): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await linkAsync(source, target);
+      await linkAsync(fsPath(source), fsPath(target));
     } catch (err) {
       const outcome = await linkFailed(err as NodeJS.ErrnoException, source, target, attempt, sync);
       if (outcome === 'retry') continue;
@@ -169,7 +170,7 @@ export async function claimFile(source: string, target: string, sync?: SyncDirec
  * and the source directory after.
  */
 async function claimLinked(source: string, target: string, sync: SyncDirectory | undefined): Promise<boolean> {
-  const linked = await lstat(target).catch(nullIfGone);
+  const linked = await lstat(fsPath(target)).catch(nullIfGone);
   if (linked === null) return false; // removed by someone else already: not ours to hand out
   if (!linked.isFile()) {
     await unlinkIfSame(target, linked);
@@ -177,7 +178,7 @@ async function claimLinked(source: string, target: string, sync: SyncDirectory |
   }
   await sync?.(dirname(target));
   try {
-    await unlink(source);
+    await unlink(fsPath(source));
   } catch (err) {
     // ENOENT/ESTALE: the source went away after our link, so another caller owns this file.
     const code = (err as NodeJS.ErrnoException).code ?? '';
@@ -237,7 +238,7 @@ async function claimByRename(
     throw existsError(source, target, linkErr);
   }
   try {
-    await renameAsync(source, target);
+    await renameAsync(fsPath(source), fsPath(target));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return sourceGone(source);
     throw err;
@@ -245,7 +246,7 @@ async function claimByRename(
   const moved = await lstatOrNull(target);
   if (moved !== null && !moved.isFile()) {
     // planted between our check and the rename: put it back and refuse it
-    await renameAsync(target, source).catch(() => {});
+    await renameAsync(fsPath(target), fsPath(source)).catch(() => {});
     throw unsafeEntry(source, moved);
   }
   if (sync !== undefined) await syncBoth(source, target, sync);
@@ -267,7 +268,7 @@ async function sourceGone(source: string): Promise<false> {
 /** Removes `path` if it is still the file `expected` (never someone else's file that took the name since). */
 async function unlinkIfSame(path: string, expected: Stats): Promise<void> {
   const now = await lstatOrNull(path).catch(() => null);
-  if (now !== null && sameFile(now, expected)) await unlink(path).catch(() => {});
+  if (now !== null && sameFile(now, expected)) await unlink(fsPath(path)).catch(() => {});
 }
 
 function sameFile(a: Stats, b: Stats): boolean {
@@ -280,7 +281,7 @@ function nullIfGone(err: NodeJS.ErrnoException): null {
 }
 
 async function lstatOrNull(path: string): Promise<Stats | null> {
-  return lstat(path).catch(nullIfGone);
+  return lstat(fsPath(path)).catch(nullIfGone);
 }
 
 function unsafeEntry(path: string, stats: Stats): FileStoreError {

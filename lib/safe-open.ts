@@ -12,6 +12,7 @@
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { FileStoreError } from './errors.js';
+import { fsPath } from './names.js';
 
 const FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
@@ -27,7 +28,7 @@ export interface OpenedEntry {
  * read), and with the file system's error otherwise (`ENOENT`, `EACCES` ...).
  */
 export async function openEntry(path: string): Promise<OpenedEntry> {
-  const handle = await open(path, FLAGS).catch((err: NodeJS.ErrnoException) => {
+  const handle = await open(fsPath(path), FLAGS).catch((err: NodeJS.ErrnoException) => {
     throw err.code === 'ELOOP' ? unsafe(path, 'a symlink') : err;
   });
   try {

@@ -8,7 +8,7 @@ import { consumeStore, type ConsumeOptions, type LeasedEntry } from './consume.j
 import { assertDurability, type Durability, syncDirectoryAsync } from './durability.js';
 import { requeueExpired, requeueLimits, requeueNames, type LeaseAreas, type RequeueOptions } from './lease.js';
 import { FileStoreError } from './errors.js';
-import { AREAS, assertArea, assertName, escapeHostname, uniqueName, type Area } from './names.js';
+import { AREAS, assertArea, assertName, escapeHostname, fsPath, uniqueName, type Area } from './names.js';
 import { exportTar, type ExportTarOptions } from './tar/export.js';
 import type { ImportTarOptions } from './tar/import.js';
 import { claimFile, placeFile, type SyncDirectory } from './place.js';
@@ -227,7 +227,7 @@ export class FileStore {
 
   /** Removes a file (durably at durability `full`). Rejects with `ENOENT` when it is missing. */
   async remove(name: string, area: Area): Promise<void> {
-    await unlink(this.path(name, area));
+    await unlink(fsPath(this.path(name, area)));
     await this.#sync?.(this.#areaDirs[area]);
   }
 

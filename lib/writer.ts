@@ -43,6 +43,7 @@ import { Writable } from 'node:stream';
 import { commitThread, SMALL_FILE_MAX, type CommitRequest } from './commit-thread.js';
 import { holdDirectory, syncDirectory, type Durability } from './durability.js';
 import { FileStoreError } from './errors.js';
+import { fsPath, hasEscapedBytes } from './names.js';
 import { place } from './place.js';
 
 type Callback = (err?: Error | null) => void;
@@ -99,7 +100,8 @@ export class FileWriter extends Writable {
     this.name = plan.name;
     this.#plan = plan;
     this.#path = plan.tmpPath;
-    if (plan.durability === 'none' && commitThread.admit()) this.#buffer = [];
+    // the thread takes paths as text, so a name that is not UTF-8 on disk goes through the thread pool
+    if (plan.durability === 'none' && !hasEscapedBytes(plan.targetPath) && commitThread.admit()) this.#buffer = [];
   }
 
   /**
@@ -246,7 +248,7 @@ export class FileWriter extends Writable {
 
   /** Links the version the commit will replace to `asidePath`, if there is one. */
   #keepAside(done: Callback): void {
-    link(this.#plan.targetPath, this.#plan.asidePath as string, (err) => {
+    link(fsPath(this.#plan.targetPath), this.#plan.asidePath as string, (err) => {
       this.#aside = err === null ? 'kept' : err.code === 'ENOENT' ? 'none' : err;
       done(null);
     });
@@ -341,9 +343,9 @@ function identity(fd: number): Stats | null {
 function takeBack(path: string, written: Stats | null, cb: () => void): void {
   if (written === null) return cb();
   const { ino, dev } = written;
-  lstat(path, (err, now) => {
+  lstat(fsPath(path), (err, now) => {
     if (err || now.ino !== ino || now.dev !== dev) return cb();
-    unlink(path, () => cb());
+    unlink(fsPath(path), () => cb());
   });
 }
 
@@ -359,10 +361,10 @@ function restore(
   written: Stats | null,
   cb: (err: NodeJS.ErrnoException | null) => void,
 ): void {
-  lstat(target, (err, now) => {
+  lstat(fsPath(target), (err, now) => {
     const ours = err === null && written !== null && now.ino === written.ino && now.dev === written.dev;
     if (!ours) return unlink(aside, () => cb(null));
-    rename(aside, target, (renameErr) => {
+    rename(aside, fsPath(target), (renameErr) => {
       if (renameErr === null) return cb(null);
       unlink(aside, () => cb(renameErr));
     });

@@ -517,8 +517,21 @@ describe('hostile HTTP requests', () => {
     badName('PUT', '/files/'),
     badName('PUT', `/files/${'x'.repeat(256)}`),
     badName('PUT', '/files/bad%zz', 'ERR_BAD_REQUEST'),
-    badName('PUT', '/files/%C0%AE%C0%AE', 'ERR_BAD_REQUEST'), // overlong UTF-8 for ..
-    badName('PUT', '/files/%ED%A0%80', 'ERR_BAD_REQUEST'), // a lone surrogate
+    // bytes that are not UTF-8 are a name's bytes (as a listing spells them), never decoded to '..' or a surrogate
+    [
+      'PUT /files/%C0%AE%C0%AE (overlong UTF-8 for ..: four bytes of a name)',
+      () => send('PUT', '/files/%C0%AE%C0%AE', { body: 'x' }),
+      201,
+      null,
+      ['\udcc0\udcae\udcc0\udcae'],
+    ],
+    [
+      'PUT /files/%ED%A0%80 (the UTF-8 form of a surrogate: three bytes of a name)',
+      () => send('PUT', '/files/%ED%A0%80', { body: 'x' }),
+      201,
+      null,
+      ['\udced\udca0\udc80'],
+    ],
     [
       'PUT /files/../x (a literal ..: no upload route has three segments)',
       () => send('PUT', '/files/../x', { body: 'x' }),

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fsPath, nameFromLatin1 } from '../lib/names.js';
 
 /** `FILESTORE_SOAK=1` turns the fast defaults of `npm test` into a long soak. */
 export const SOAK = process.env.FILESTORE_SOAK === '1';
@@ -53,12 +54,15 @@ export async function contentsOf(root: string, area: string): Promise<Map<string
   return found;
 }
 
-/** Everything under `dir`, recursively, as sorted relative paths (directories end in `/`). */
+/**
+ * Everything under `dir`, recursively, as sorted relative paths (directories
+ * end in `/`); a name that is not UTF-8 spelled as the store spells it.
+ */
 export async function tree(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const rel = `${prefix}${entry.name}`;
-    if (entry.isDirectory()) out.push(`${rel}/`, ...(await tree(join(dir, entry.name), `${rel}/`)));
+  for (const entry of await readdir(fsPath(dir), { withFileTypes: true, encoding: 'latin1' })) {
+    const rel = `${prefix}${nameFromLatin1(entry.name)}`;
+    if (entry.isDirectory()) out.push(`${rel}/`, ...(await tree(join(dir, nameFromLatin1(entry.name)), `${rel}/`)));
     else out.push(rel);
   }
   return out.sort();

@@ -113,7 +113,8 @@ describe('small files after the first batch, read by the reader thread', () => {
     };
     const paths = new Map<number, string>();
     const syncFs: SyncFs = {
-      openSync(path, flags) {
+      openSync(bytesOrText, flags) {
+        const path = String(bytesOrText);
         const code = faults.open.get(path);
         if (code !== undefined) fail(code, 'open', path);
         const fd = fs.openSync(path, flags);

@@ -68,7 +68,8 @@ function countingFs(fault?: Fault, afterFstat?: (path: string) => void): SyncFs 
   };
   return {
     open,
-    openSync(path, flags) {
+    openSync(bytesOrText, flags) {
+      const path = String(bytesOrText);
       if (fails('open', path)) fail('open', path);
       const fd = fs.openSync(path, flags);
       open.set(fd, path);

@@ -13,6 +13,7 @@
  * elsewhere or cache.
  */
 import { lstatSync } from 'node:fs';
+import { fsPath } from '../names.js';
 
 /** The files of an area and their total size. */
 export interface AreaStats {
@@ -31,7 +32,7 @@ export async function countFiles(
   const stats: AreaStats = { files: 0, bytes: 0 };
   for await (const { path } of entries) {
     signal?.throwIfAborted();
-    const found = lstatSync(path, { throwIfNoEntry: false });
+    const found = lstatSync(fsPath(path), { throwIfNoEntry: false });
     if (found?.isFile() !== true) continue;
     stats.files++;
     stats.bytes += found.size;

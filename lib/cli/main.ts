@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `maildir-filestore` executable. */
 import { Interrupted } from './command.js';
+import { byteArguments } from './raw-argv.js';
 import { run } from './run.js';
 
 const controller = new AbortController();
@@ -8,7 +9,7 @@ const abort = (signal: NodeJS.Signals): void => controller.abort(new Interrupted
 process.once('SIGINT', abort);
 process.once('SIGTERM', abort);
 
-const code = await run(process.argv.slice(2), {
+const code = await run(byteArguments(process.argv.slice(2)), {
   stdin: process.stdin,
   stdout: process.stdout,
   stderr: process.stderr,

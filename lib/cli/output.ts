@@ -24,17 +24,22 @@ export function errorJson(err: unknown): string {
   return JSON.stringify({ error: describeError(err) });
 }
 
-const UNSAFE = /[\\\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+const UNSAFE = /[\\\x00-\x1f\x7f-\x9f\u2028\u2029]|(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]/g;
 const SHORT: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /**
  * A name as `ls` prints it on one line: backslash as `\\`, newline, carriage
- * return and tab as `\n`, `\r`, `\t`, and every other control character
- * (C0, DEL, C1, U+2028, U+2029) as `\uHHHH`. Unambiguous, because every
- * backslash of the name is doubled.
+ * return and tab as `\n`, `\r`, `\t`, every other control character (C0,
+ * DEL, C1, U+2028, U+2029) as `\uHHHH`, and a byte that is not UTF-8 (an
+ * escaped byte of the name) as `\xHH`. Unambiguous, because every backslash
+ * of the name is doubled.
  */
 export function escapeName(name: string): string {
-  return name.replace(UNSAFE, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return name.replace(UNSAFE, (c) => {
+    const unit = c.charCodeAt(0);
+    if (unit >= 0xdc80 && unit <= 0xdcff) return `\\x${(unit - 0xdc00).toString(16)}`;
+    return SHORT[c] ?? `\\u${unit.toString(16).padStart(4, '0')}`;
+  });
 }
 
 const JSON_RAW = /[\x7f-\x9f\u2028\u2029]/g;
@@ -64,8 +69,13 @@ export class LineWriter {
     this.#out = out;
   }
 
-  /** Adds one line (with its newline or NUL); writes the batch when it is full. */
-  async add(line: string): Promise<void> {
+  /** Adds one line (with its newline or NUL); writes the batch when it is full. Bytes go out as they are. */
+  async add(line: string | Buffer): Promise<void> {
+    if (typeof line !== 'string') {
+      await this.flush();
+      await writeOut(this.#out, line);
+      return;
+    }
     this.#batch += line;
     if (++this.#count % BATCH === 0) await this.flush();
   }

@@ -12,7 +12,7 @@
  */
 import { opendir, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AREAS, type Area } from '../names.js';
+import { AREAS, fsPath, nameFromLatin1, type Area } from '../names.js';
 
 /** Files and bytes of one area. */
 export interface AreaCount {
@@ -85,7 +85,7 @@ export class AreaStats {
     let bytes = 0;
     let batch: string[] = [];
     const flush = async (): Promise<void> => {
-      const stats = await Promise.all(batch.map((name) => lstat(join(dir, name)).catch(() => null)));
+      const stats = await Promise.all(batch.map((name) => lstat(fsPath(join(dir, name))).catch(() => null)));
       for (const [i, stat] of stats.entries()) {
         if (stat === null || !stat.isFile()) continue;
         files++;
@@ -95,10 +95,11 @@ export class AreaStats {
       }
       batch = [];
     };
-    for await (const entry of await opendir(dir, { bufferSize: STAT_BATCH })) {
+    // latin1 keeps every byte of a name; nameFromBytes spells one that is not UTF-8 as the store does
+    for await (const entry of await opendir(dir, { bufferSize: STAT_BATCH, encoding: 'latin1' })) {
       // lstat decides (some file systems report no entry types), and it gives the size anyway
       if (entry.name.startsWith('.')) continue;
-      batch.push(entry.name);
+      batch.push(nameFromLatin1(entry.name));
       if (batch.length === STAT_BATCH) await flush();
     }
     await flush();

@@ -1,7 +1,7 @@
 /** The `/files` endpoints: upload, list, read, remove and claim. */
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import type { Area } from '../names.js';
+import { hasEscapedBytes, nameToBytes, type Area } from '../names.js';
 import { openEntry } from '../safe-open.js';
 import { requestBody } from './body.js';
 import { formUpload, isFormBody } from './form-upload.js';
@@ -26,10 +26,20 @@ export const filesRoutes: readonly Route[] = [
   { method: 'POST', path: '/files/:name/claim', handler: claim },
 ];
 
-/** The path of a file's endpoint, percent-encoded. */
+/** The path of a file's endpoint: the name's bytes percent-encoded (an escaped byte as itself, `%E9`). */
 export function fileLocation(area: Area, name: string): string {
-  return `/files/${area}/${encodeURIComponent(name)}`;
+  if (!hasEscapedBytes(name)) return `/files/${area}/${encodeURIComponent(name)}`;
+  const bytes = nameToBytes(name);
+  let url = `/files/${area}/`;
+  for (const byte of bytes)
+    url += UNRESERVED.test(String.fromCharCode(byte))
+      ? String.fromCharCode(byte)
+      : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  return url;
 }
+
+/** The characters a URL segment holds as they are (RFC 3986's unreserved ones). */
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 
 async function upload(ctx: RequestContext, name: string | undefined): Promise<void> {
   const { store, res, query } = ctx;

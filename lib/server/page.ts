@@ -44,6 +44,16 @@ function show(message, isError) {
   $('status').className = isError ? 'error' : '';
 }
 
+// a name's URL: its bytes percent-encoded, an escaped byte (U+DC80 to U+DCFF, a byte that is not UTF-8) as itself
+function encodeName(name) {
+  let url = '';
+  for (const char of name) {
+    const unit = char.charCodeAt(0);
+    url += unit >= 0xdc80 && unit <= 0xdcff ? '%' + (unit - 0xdc00).toString(16).toUpperCase() : encodeURIComponent(char);
+  }
+  return url;
+}
+
 function size(bytes) {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
@@ -71,7 +81,7 @@ async function refresh() {
   for (const file of stats.newest) {
     const item = document.createElement('li');
     const link = document.createElement('a');
-    link.href = '/files/' + file.area + '/' + encodeURIComponent(file.name);
+    link.href = '/files/' + file.area + '/' + encodeName(file.name);
     link.download = file.name;
     link.textContent = file.area + '/' + file.name;
     link.addEventListener('click', download);

@@ -1,6 +1,6 @@
 /** `POST /requeue`: expired leases (or named files) from cur/ back to new/. */
 import { HttpError, sendJson } from './http-error.js';
-import type { RequestContext, Route } from './router.js';
+import { nameParams, type RequestContext, type Route } from './router.js';
 
 /** The requeue route. */
 export const requeueRoutes: readonly Route[] = [{ method: 'POST', path: '/requeue', handler: requeue }];
@@ -9,8 +9,8 @@ export const requeueRoutes: readonly Route[] = [{ method: 'POST', path: '/requeu
  * `POST /requeue?olderThan=MS[&maxDeliveries=N]` requeues by age,
  * `POST /requeue?name=NAME[&name=...]` by hand; answers `200 {"requeued": [names]}`.
  */
-async function requeue({ store, res, query }: RequestContext): Promise<void> {
-  const names = query.getAll('name');
+async function requeue({ store, req, res, query }: RequestContext): Promise<void> {
+  const names = nameParams(req.url ?? '', 'name');
   const olderThan = query.get('olderThan');
   if ((names.length === 0) === (olderThan === null)) {
     throw new HttpError(400, 'ERR_BAD_REQUEST', 'give either olderThan=MS or name=NAME');

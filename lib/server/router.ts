@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FileStore } from '../store.js';
 import type { AreaStats } from './area-stats.js';
+import { nameFromBytes } from '../names.js';
 import { HttpError } from './http-error.js';
 import type { ServerMetrics } from './metrics.js';
 
@@ -26,6 +27,24 @@ export interface RequestContext {
   readonly metrics: ServerMetrics;
   /** The cached count of the store's areas. */
   readonly stats: AreaStats;
+}
+
+/**
+ * The values of a query parameter that carries file names, each decoded as
+ * a path segment is ({@link decode}: `%E9` alone is the escaped byte U+DCE9),
+ * `+` as a space. `URLSearchParams` would turn such a byte into U+FFFD.
+ */
+export function nameParams(url: string, key: string): string[] {
+  const queryAt = url.indexOf('?');
+  if (queryAt === -1) return [];
+  const values: string[] = [];
+  for (const pair of url.slice(queryAt + 1).split('&')) {
+    const equals = pair.indexOf('=');
+    const name = equals === -1 ? pair : pair.slice(0, equals);
+    if (decode(name.replaceAll('+', ' ')) !== key) continue;
+    values.push(decode((equals === -1 ? '' : pair.slice(equals + 1)).replaceAll('+', ' ')));
+  }
+  return values;
 }
 
 /** A `true`/`false` query flag (`1`/`0`, or present without a value for true); `false` when absent, `400` otherwise. */
@@ -114,10 +133,35 @@ function matchSegments(segments: Segment[], parts: string[]): Record<string, str
   return params;
 }
 
-function decode(part: string): string {
+/**
+ * A path segment, percent-decoded. Its bytes are read as a store name reads
+ * them (see `nameFromBytes`): `%E9` alone, not UTF-8, is the escaped byte
+ * U+DCE9, so every name a listing gives has a URL.
+ */
+export function decode(part: string): string {
+  if (!part.includes('%')) return part;
+  if (!WELL_FORMED.test(part))
+    throw new HttpError(400, 'ERR_BAD_REQUEST', `malformed percent-encoding in ${JSON.stringify(part)}`);
   try {
     return decodeURIComponent(part);
   } catch {
-    throw new HttpError(400, 'ERR_BAD_REQUEST', `malformed percent-encoding in ${JSON.stringify(part)}`);
+    return nameFromBytes(percentDecoded(part));
   }
 }
+
+function percentDecoded(part: string): Buffer {
+  const pieces: Buffer[] = [];
+  let plainFrom = 0;
+  for (let at = part.indexOf('%'); at !== -1; at = part.indexOf('%', plainFrom)) {
+    pieces.push(
+      Buffer.from(part.slice(plainFrom, at), 'utf8'),
+      Buffer.of(Number.parseInt(part.slice(at + 1, at + 3), 16)),
+    );
+    plainFrom = at + 3;
+  }
+  pieces.push(Buffer.from(part.slice(plainFrom), 'utf8'));
+  return Buffer.concat(pieces);
+}
+
+/** Each percent sign followed by two hex digits. */
+const WELL_FORMED = /^(?:[^%]|%[0-9A-Fa-f]{2})*$/;

@@ -27,7 +27,7 @@ import { sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { FileStoreError } from '../errors.js';
-import { assertName } from '../names.js';
+import { assertName, fsPath } from '../names.js';
 import { BLOCK_SIZE, fileHeader, padding, ZEROS } from './header.js';
 import { BATCH_NAMES, batchError, Kind, readerThread, RECORD_FIELDS, type Batch, type ErrorInfo } from './reader.js';
 
@@ -270,7 +270,7 @@ interface OpenedFile {
 async function openAhead(path: string): Promise<OpenedFile | null> {
   let fd: number;
   try {
-    fd = await openFile(path, OPEN_FLAGS);
+    fd = await openFile(fsPath(path), OPEN_FLAGS);
   } catch (err) {
     if (SKIPPED_ON_OPEN.has((err as NodeJS.ErrnoException).code ?? '')) return null;
     throw err;

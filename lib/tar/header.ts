@@ -10,6 +10,7 @@
  * ustar, old GNU and v7 headers, octal fields ended by NUL or space, GNU
  * base-256 numbers, and checksums summed signed or unsigned.
  */
+import { nameToBytes } from '../names.js';
 
 /** The size of a tar block: headers are one block, bodies are padded to whole blocks. */
 export const BLOCK_SIZE = 512;
@@ -143,7 +144,8 @@ export function fileHeader(name: Buffer | string, size: number, mode: number, mt
   const ascii = typeof name === 'string' && name.length <= NAME_SIZE && Buffer.byteLength(name) === name.length;
   const fields: Fields = { name, type: '0', mode, size, seconds };
   if (ascii && size <= OCTAL_11_MAX && seconds >= 0 && seconds <= OCTAL_11_MAX) return encode(fields);
-  const bytes = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+  // a store name's escaped bytes (not UTF-8 on disk) go out as the bytes they stand for
+  const bytes = typeof name === 'string' ? nameToBytes(name) : name;
   const records: Buffer[] = [];
   if (!ascii) {
     if (!isUtf8(bytes)) records.push(paxRecord('hdrcharset', 'BINARY'));

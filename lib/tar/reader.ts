@@ -19,6 +19,7 @@
 import { constants, type Stats } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { FileStoreError } from '../errors.js';
+import { hasEscapedBytes, nameToBytes } from '../names.js';
 
 /** Files up to this size are read whole by the thread. */
 export const SMALL_FILE_MAX = 64 * 1024;
@@ -70,7 +71,7 @@ export interface Batch {
 
 /** The synchronous calls {@link readBatch} makes. */
 export interface SyncFs {
-  openSync(path: string, flags: number): number;
+  openSync(path: string | Buffer, flags: number): number;
   fstatSync(fd: number): Stats;
   readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number;
   closeSync(fd: number): void;
@@ -86,7 +87,11 @@ export interface BatchLimits {
 interface Request {
   id: number;
   dir: string;
-  /** The names, joined by NUL (which no name holds): one string is cheaper to send than many. */
+  /**
+   * The names, joined by NUL (which no name holds): one string is cheaper to
+   * send than many. A name that is not UTF-8 on disk is sent as `/` (which
+   * no name holds either) and its bytes as latin1, one character a byte.
+   */
   names: string;
   limits: BatchLimits;
 }
@@ -94,6 +99,11 @@ interface Request {
 interface Reply {
   id: number;
   batch: Batch;
+}
+
+/** A name as a request carries it: itself, or `/` and its bytes as latin1 when it is not UTF-8 on disk. */
+function sendable(name: string): string {
+  return hasEscapedBytes(name) ? `/${nameToBytes(name).toString('latin1')}` : name;
 }
 
 /**
@@ -118,7 +128,11 @@ export function readBatch(fs: SyncFs, dir: string, names: string[], limits: Batc
     for (const name of names) {
       let fd: number;
       try {
-        fd = fs.openSync(`${dir}/${name}`, limits.flags);
+        const path =
+          name.charCodeAt(0) === 0x2f
+            ? Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(name.slice(1), 'latin1')])
+            : `${dir}/${name}`;
+        fd = fs.openSync(path, limits.flags);
       } catch (err) {
         const { code } = err as NodeJS.ErrnoException;
         if (code !== 'ENOENT' && code !== 'ELOOP') {
@@ -245,7 +259,7 @@ class ReaderThread {
     const id = ++this.#lastId;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
-      worker.postMessage({ id, dir, names: names.join('\0'), limits } satisfies Request);
+      worker.postMessage({ id, dir, names: names.map(sendable).join('\0'), limits } satisfies Request);
     });
   }
 

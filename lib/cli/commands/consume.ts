@@ -16,6 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { FileStore, type Entry, type LeasedEntry } from '../../index.js';
+import { hasEscapedBytes, nameToBytes } from '../../names.js';
 import { UsageError, defineCommand, type Io, type ValueSpec } from '../command.js';
 import { leaseEventLine } from '../lease-events.js';
 import { PROGRAM, errorLine, escapeName } from '../output.js';
@@ -50,6 +51,29 @@ function positiveDuration(): ValueSpec<number | undefined> {
       return ms;
     },
   };
+}
+
+/**
+ * Node hands a child its arguments and environment as UTF-8 text, so a name
+ * holding bytes that are not UTF-8 cannot reach CMD as it is: for such a
+ * file /bin/sh puts the bytes back (`printf %b` of octal escapes, an `x`
+ * kept against the trailing-newline cut of `$(...)`) and execs CMD, in the
+ * same process and group.
+ */
+const BYTES_BY_SHELL =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, not a template
+  'n=$(printf "%bx" "$1"); p=$(printf "%bx" "$2"); FILESTORE_NAME=${n%x}; FILESTORE_PATH=${p%x}; ' +
+  'export FILESTORE_NAME FILESTORE_PATH; shift 2; exec "$@" "$FILESTORE_PATH"';
+
+/** The bytes of a path as `printf %b` reads them back: a backslash, a control byte or one over 0x7f as `\0NNN`. */
+function octalEscaped(path: string): string {
+  let text = '';
+  for (const byte of nameToBytes(path))
+    text +=
+      byte < 0x20 || byte === 0x5c || byte > 0x7e
+        ? `\\0${byte.toString(8).padStart(3, '0')}`
+        : String.fromCharCode(byte);
+  return text;
 }
 
 /** `consume DIR ... -- CMD ...`: runs CMD per claimed file. */
@@ -254,7 +278,10 @@ class Runner {
       FILESTORE_PATH: entry.path,
     };
     if (delivery !== undefined) env.FILESTORE_DELIVERY = String(delivery);
-    const child = spawn(file, [...args, entry.path], { stdio: ['ignore', 'inherit', 'inherit'], env, detached: true });
+    const [command, argv] = hasEscapedBytes(entry.path)
+      ? ['/bin/sh', ['-c', BYTES_BY_SHELL, 'sh', octalEscaped(entry.name), octalEscaped(entry.path), file, ...args]]
+      : [file, [...args, entry.path]];
+    const child = spawn(command, argv, { stdio: ['ignore', 'inherit', 'inherit'], env, detached: true });
     const pid = child.pid;
     if (pid !== undefined) {
       this.#reaper.watch(pid);
