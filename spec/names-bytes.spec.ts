@@ -254,6 +254,20 @@ describe('the command line with names that are not UTF-8', () => {
     expect(await bytesIn(store, 'cur')).toEqual(hex(E_ACUTE, E_GRAVE, REPLACEMENT_NAME));
   });
 
+  it('put takes such a NAME and such a --file path by their bytes', async () => {
+    const store = await tempStore();
+    const source = await tempDir();
+    await writeFile(Buffer.concat([Buffer.from(`${source}/file-`), Buffer.of(0xe9)]), 'from a latin1 path');
+    const cliPath = join(process.cwd(), 'dist/cli/main.js');
+    const result = await bash(
+      `node '${cliPath}' put '${store.root}' "$(printf 'put-\\351')" --file "$(printf '${source}/file-\\351')"`,
+    );
+    expect(result.stderr).toBe('');
+    expect(result.stdout.toString()).toBe('put-\\xe9\n');
+    expect(await bytesIn(store, 'new')).toEqual(hex(Buffer.from('put-\xe9', 'latin1')));
+    expect(await readFile(fsPath(store.path('put-\udce9', 'new')), 'utf8')).toBe('from a latin1 path');
+  });
+
   it('reads the bytes of an argument from /proc/self/cmdline only when it does not decode as UTF-8', () => {
     const cmdline = Buffer.concat([Buffer.from('node\0/x/main.js\0claim\0dir\0'), E_ACUTE, Buffer.of(0)]);
     expect(byteArguments(['claim', 'dir', 'latin1-\uFFFDt\uFFFD'], () => cmdline)).toEqual([

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { FileStore } from '../../index.js';
 import { UsageError, defineCommand, type Io } from '../command.js';
 import { writeOut } from '../../write-out.js';
+import { fsPath } from '../../names.js';
 import { PROGRAM, escapeName, jsonLine } from '../output.js';
 import { dir, durability, flag, json, optionalName, text } from '../specs.js';
 
@@ -81,7 +82,7 @@ async function usableStdin(stdin: Io['stdin'], name: string | undefined): Promis
 }
 
 async function isFile(path: string): Promise<boolean> {
-  return lstat(path).then(
+  return lstat(fsPath(path)).then(
     (stats) => stats.isFile(),
     () => false,
   );
@@ -89,7 +90,7 @@ async function isFile(path: string): Promise<boolean> {
 
 /** Opens `--file PATH` before any tmp/ file exists, so a missing PATH leaves nothing behind. */
 async function openInput(path: string): Promise<Readable> {
-  const stream = createReadStream(path);
+  const stream = createReadStream(fsPath(path));
   await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
     stream.once('error', reject);
