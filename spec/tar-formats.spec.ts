@@ -407,6 +407,38 @@ describe('the end of the archive', () => {
     const store = await tempStore({ durability: 'none' });
     expect(await importBuffer(store, lone)).toEqual(['a', 'b']);
   });
+
+  it('stops at a lone zero block followed by more members, as GNU tar, Python and bsdtar do', async () => {
+    const { archive, end } = await twoFiles();
+    const dir = await tempDir();
+    await writeFile(join(dir, 'c'), 'after the zero block');
+    const more = join(dir, 'more.tar');
+    await tool('tar', ['-C', dir, '-cf', more, 'c']);
+    const lone = Buffer.concat([archive.subarray(0, end + 512), await readFile(more)]);
+    expect(await listed(lone)).toEqual({ gnu: ['a', 'b'], python: ['a', 'b'], bsdtar: ['a', 'b'] });
+    const store = await tempStore({ durability: 'none' });
+    expect(await importBuffer(store, lone)).toEqual(['a', 'b']);
+  });
+});
+
+describe('compressed input', () => {
+  it.each([
+    ['gzip', '-z'],
+    ['bzip2', '-j'],
+    ['xz', '-J'],
+    ['zstd', '--zstd'],
+    ['lz4', '--lz4'],
+  ])('is refused with ERR_CORRUPT_ARCHIVE, the message naming %s', async (format, flag) => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'a'), Buffer.alloc(5000, 0x61));
+    const path = join(dir, 'a.tar.compressed');
+    await tool('bsdtar', ['-C', dir, flag, '-cf', path, 'a']);
+    const store = await tempStore({ durability: 'none' });
+    const err = await rejection(importFile(store, path));
+    expect(err).toMatchObject({ code: 'ERR_CORRUPT_ARCHIVE', committed: [] });
+    expect(err.message).toContain(`${format}-compressed`);
+    expect(await namesIn(store, 'tmp')).toEqual([]);
+  });
 });
 
 describe('pax headers', () => {

@@ -14,7 +14,15 @@
 import type { Readable } from 'node:stream';
 import { FileStoreError } from '../errors.js';
 import { ByteSource } from './byte-source.js';
-import { BLOCK_SIZE, decodeHeader, padding, paddedSize, parsePax, type PaxRecords } from './header.js';
+import {
+  BLOCK_SIZE,
+  compressedFormat,
+  decodeHeader,
+  padding,
+  paddedSize,
+  parsePax,
+  type PaxRecords,
+} from './header.js';
 import { oldGnuRealSize, oldGnuSegments, paxSparse, readMap10, rebuild, validMap, type SparseMap } from './sparse.js';
 
 /** What a member is, from its typeflag (and, for old archives, a name ending in `/`). */
@@ -113,9 +121,11 @@ export class TarParser {
         if (members === 0 && start === 0) throw corrupt('the archive is empty');
         throw corrupt('the archive ends without its end-of-archive blocks');
       }
-      if (block.length < BLOCK_SIZE) throw corrupt(`the archive ends inside a header at byte ${start}`);
-      const header = decodeHeader(block);
+      const header = block.length < BLOCK_SIZE ? 'short' : decodeHeader(block);
       if (header === null) return; // the end-of-archive marker
+      const packed = typeof header === 'string' && start === 0 ? compressedFormat(block) : null;
+      if (packed !== null) throw corrupt(`${packed}-compressed data, not a tar archive: decompress it first`);
+      if (header === 'short') throw corrupt(`the archive ends inside a header at byte ${start}`);
       if (typeof header === 'string') {
         const what = header === 'checksum' ? 'a header with a bad checksum' : 'a header field that is not a number';
         throw corrupt(`${what} at byte ${start}`);

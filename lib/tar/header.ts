@@ -218,6 +218,28 @@ export function decodeHeader(block: Buffer): TarHeader | null | HeaderProblem {
   };
 }
 
+/** The magic numbers of the compressed formats an archive is often shipped in. */
+const COMPRESSED: Array<[format: string, magic: Buffer]> = [
+  ['gzip', Buffer.from([0x1f, 0x8b])],
+  ['compress (.Z)', Buffer.from([0x1f, 0x9d])],
+  ['bzip2', Buffer.from('BZh')],
+  ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
+  ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
+  ['lz4', Buffer.from([0x04, 0x22, 0x4d, 0x18])],
+];
+
+/**
+ * The compressed format whose magic number `start` (the first bytes of a
+ * stream that is not a tar header) begins with, or `null`: to tell a
+ * compressed archive from a damaged one.
+ */
+export function compressedFormat(start: Buffer): string | null {
+  for (const [format, magic] of COMPRESSED) {
+    if (start.length >= magic.length && start.subarray(0, magic.length).equals(magic)) return format;
+  }
+  return null;
+}
+
 /** Whether every byte of `block` is zero. */
 export function isZero(block: Buffer): boolean {
   for (let i = 0; i < block.length; i++) if (block[i] !== 0) return false;
