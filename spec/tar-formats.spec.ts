@@ -439,6 +439,15 @@ describe('compressed input', () => {
     expect(err.message).toContain(`${format}-compressed`);
     expect(await namesIn(store, 'tmp')).toEqual([]);
   });
+
+  it('still reads a tar archive whose first name starts like a compressed stream', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'BZh91AY&SY'), 'a name that starts as bzip2 data does');
+    const path = join(dir, 'plain.tar');
+    await tool('tar', ['-C', dir, '-cf', path, 'BZh91AY&SY']);
+    const store = await tempStore({ durability: 'none' });
+    expect(await importFile(store, path)).toEqual(['BZh91AY&SY']);
+  });
 });
 
 describe('pax headers', () => {
