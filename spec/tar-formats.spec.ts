@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import type { FileStore, ImportTarError } from '../lib/index.js';
 import { namesIn, put, tempDir, tempStore } from './helpers.js';
 import { editPax, paxRecords, type RawHeader, rawHeaders, replaceBlock, withOctal } from './tar-blocks.js';
+import { TarCounter } from '../lib/tar/counter.js';
 import { collect } from './tar-helpers.js';
 
 const run = promisify(execFile);
@@ -503,6 +504,30 @@ with tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT, pax_headers={'pat
     const store = await tempStore({ durability: 'none' });
     expect(await importFile(store, path)).toEqual(['renamed']);
     expect(await readFile(join(store.root, 'new', 'renamed'), 'utf8')).toBe('one file');
+  });
+});
+
+describe("the command line's progress count", () => {
+  it('counts the files the import commits: old GNU sparse files, a volume label, up to the end marker', async () => {
+    const dir = await tempDir();
+    const sparse = await open(join(dir, 'sparse'), 'w');
+    await sparse.truncate(4 * 1024 * 1024);
+    // 30 segments: the header's 4 and two extension blocks; whole pages of data, so no zero block among them
+    for (let i = 0; i < 30; i++) await sparse.write(Buffer.alloc(4096, 0x61), 0, 4096, i * 65_536);
+    await sparse.close();
+    for (const name of ['a', 'b', 'c']) await writeFile(join(dir, name), `file ${name}`);
+    const first = join(dir, 'first.tar');
+    await tool('tar', ['-C', dir, '--format=gnu', '-S', '-V', 'label', '-cf', first, 'a', 'sparse', 'b']);
+    const second = join(dir, 'second.tar');
+    await tool('tar', ['-C', dir, '-cf', second, 'c']);
+    const archive = Buffer.concat([await readFile(first), await readFile(second)]);
+    expect(rawHeaders(archive).map((h) => h.type)).toEqual(['V', '0', 'S', '0']);
+
+    const counter = new TarCounter();
+    Readable.from([archive]).pipe(counter);
+    const store = await tempStore({ durability: 'none' });
+    expect(await store.importTar(counter)).toEqual(['a', 'sparse', 'b']);
+    expect(counter.files).toBe(3);
   });
 });
 

@@ -6,13 +6,17 @@
  * not grow with the data. Counting never fails the stream: at the first
  * header that is not a valid tar header (a bad checksum, an unreadable size,
  * or a size a pax record overrides, as for files over 8 GiB in pax format)
- * the file count stops where it is and only bytes are counted on.
+ * the file count stops where it is and only bytes are counted on. It stops
+ * too at the first zero block, where the import stops reading members.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { BLOCK_SIZE as BLOCK, decodeHeader, paddedSize } from './header.js';
 
-/** Typeflags of regular files: `0`, NUL (old tar) and `7` (contiguous file). */
-const FILE_TYPES = new Set(['0', '\0', '7']);
+/** Typeflags of regular files: `0`, NUL (old tar), `7` (contiguous file) and `S` (old GNU sparse file). */
+const FILE_TYPES = new Set(['0', '\0', '7', 'S']);
+/** Where an old GNU sparse header, and each of its extension blocks, says another extension block follows. */
+const IS_EXTENDED = 482;
+const EXTENSION_IS_EXTENDED = 504;
 
 /** A pass-through Transform that counts bytes and regular-file entries of a tar stream. */
 export class TarCounter extends Transform {
@@ -25,6 +29,8 @@ export class TarCounter extends Transform {
   #filled = 0;
   #skip = 0;
   #lost = false;
+  /** Inside an old GNU sparse map's extension blocks: the body to skip after them. */
+  #afterMap: number | null = null;
 
   /** `onProgress` is called with the counts after every chunk. */
   constructor(onProgress?: (files: number, bytes: number) => void) {
@@ -60,13 +66,20 @@ export class TarCounter extends Transform {
   }
 
   #readHeader(block: Buffer): void {
+    if (this.#afterMap !== null) {
+      if (block[EXTENSION_IS_EXTENDED] !== 0) return;
+      this.#skip = this.#afterMap;
+      this.#afterMap = null;
+      return;
+    }
     const header = decodeHeader(block);
-    if (header === null) return; // an end-of-archive block
-    if (typeof header === 'string') {
+    // the end of the archive (what follows is not imported), or not a header
+    if (header === null || typeof header === 'string') {
       this.#lost = true;
       return;
     }
     if (FILE_TYPES.has(header.type)) this.files++;
-    this.#skip = paddedSize(header.size);
+    if (header.type === 'S' && block[IS_EXTENDED] !== 0) this.#afterMap = paddedSize(header.size);
+    else this.#skip = paddedSize(header.size);
   }
 }
