@@ -545,6 +545,7 @@ describe("export's plain-ustar fields, for readers that ignore pax", () => {
   ];
   const NAMES = [
     'a'.repeat(150), // ASCII, over 100 bytes
+    'b'.repeat(100), // ASCII, fills the name field with no NUL: no pax header
     `x${'é'.repeat(60)}`, // 121 bytes; byte 100 is inside an é
     `${'日本語'.repeat(28)}abc`, // 255 bytes of 3-byte characters and ASCII
     'café', // short, not ASCII
@@ -617,6 +618,8 @@ describe("export's plain-ustar fields, for readers that ignore pax", () => {
       expect(name).toBe(`PaxHeaders/${[...fitted].reduce((s, c) => (Buffer.byteLength(s + c) <= 89 ? s + c : s), '')}`);
     }
     const ustarNames = [...plain(headers).keys()];
+    const full = headers.findIndex((h) => h.name.equals(Buffer.from('b'.repeat(100))));
+    expect(headers[full - 1]?.type).toBe('0');
     expect(ustarNames).toContain('a'.repeat(100));
     expect(ustarNames).toContain(`x${'é'.repeat(49)}`);
     expect(ustarNames).toContain('café');
