@@ -32,7 +32,7 @@ export default defineConfig({
         'lib/errors.ts': { lines: 97, branches: 97, functions: 97, statements: 97 },
         'lib/lease.ts': { lines: 93, branches: 83, functions: 97, statements: 86 },
         'lib/listing.ts': { lines: 97, branches: 97, functions: 78, statements: 97 },
-        'lib/names.ts': { lines: 37, branches: 27, functions: 50, statements: 36 },
+        'lib/names.ts': { lines: 97, branches: 87, functions: 90, statements: 95 },
         'lib/place.ts': { lines: 91, branches: 81, functions: 82, statements: 89 },
         'lib/store.ts': { lines: 95, branches: 95, functions: 97, statements: 95 },
         'lib/write-out.ts': { lines: 97, branches: 97, functions: 97, statements: 97 },

@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { byteArguments } from '../lib/cli/raw-argv.js';
 import { escapeName } from '../lib/cli/output.js';
 import { FileStore, fsPath, nameFromBytes, nameToBytes, type Area } from '../lib/index.js';
-import { bash, cli, completion } from './cli-helpers.js';
+import { bash, cli, completion, runCli } from './cli-helpers.js';
+import { nameParams } from '../lib/server/router.js';
 import { start } from './server-helpers.js';
 import { tempDir, tempStore } from './helpers.js';
 
@@ -244,6 +245,22 @@ describe('the command line with names that are not UTF-8', () => {
     expect(escapeName('a\\\udce9')).toBe('a\\\\\\xe9');
   });
 
+  it('prints them the same way in process (ls, ls -0), where coverage sees it', async () => {
+    const store = await plantedStore();
+    const plain = await runCli(['ls', store.root]);
+    expect(plain.stdout.split('\n').sort()).toEqual(
+      ['', 'latin1-\\xe8t\\xe8', 'latin1-\\xe9t\\xe9', REPLACEMENT_NAME].sort(),
+    );
+    const nul = await runCli(['ls', '-0', store.root]);
+    expect(
+      nul.stdoutBytes
+        .toString('hex')
+        .split('00')
+        .filter((part) => part !== '')
+        .sort(),
+    ).toEqual(hex(E_ACUTE, E_GRAVE, REPLACEMENT_NAME));
+  });
+
   it('takes such a name as an argument by its bytes: ls -0 | xargs -0 claim round-trips', async () => {
     const store = await plantedStore();
     const result = await bash(
@@ -311,6 +328,13 @@ describe('the command line with names that are not UTF-8', () => {
 });
 
 describe('HTTP with names that are not UTF-8', () => {
+  it('reads name= query values as bytes: + is a space, a bare key an empty name, other keys ignored', () => {
+    expect(nameParams('/requeue?name=a+b%E9&other=x&name&name=%C3%A9', 'name')).toEqual(['a b\udce9', '', 'é']);
+    expect(nameParams('/requeue', 'name')).toEqual([]);
+    expect(nameParams(undefined, 'name')).toEqual([]);
+    expect(() => nameParams('/requeue?name=%E', 'name')).toThrow(expect.objectContaining({ code: 'ERR_BAD_REQUEST' }));
+  });
+
   it('lists the escaped name, serves and claims it at its percent-encoded bytes, and accepts an upload there', async () => {
     const { store, base } = await start();
     await plantBytes(store, 'new', E_ACUTE, 'acute');

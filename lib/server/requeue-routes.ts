@@ -10,7 +10,7 @@ export const requeueRoutes: readonly Route[] = [{ method: 'POST', path: '/requeu
  * `POST /requeue?name=NAME[&name=...]` by hand; answers `200 {"requeued": [names]}`.
  */
 async function requeue({ store, req, res, query }: RequestContext): Promise<void> {
-  const names = nameParams(req.url ?? '', 'name');
+  const names = nameParams(req.url, 'name');
   const olderThan = query.get('olderThan');
   if ((names.length === 0) === (olderThan === null)) {
     throw new HttpError(400, 'ERR_BAD_REQUEST', 'give either olderThan=MS or name=NAME');

@@ -34,9 +34,9 @@ export interface RequestContext {
  * a path segment is ({@link decode}: `%E9` alone is the escaped byte U+DCE9),
  * `+` as a space. `URLSearchParams` would turn such a byte into U+FFFD.
  */
-export function nameParams(url: string, key: string): string[] {
-  const queryAt = url.indexOf('?');
-  if (queryAt === -1) return [];
+export function nameParams(url: string | undefined, key: string): string[] {
+  const queryAt = url?.indexOf('?') ?? -1;
+  if (url === undefined || queryAt === -1) return [];
   const values: string[] = [];
   for (const pair of url.slice(queryAt + 1).split('&')) {
     const equals = pair.indexOf('=');
