@@ -242,11 +242,12 @@ export class FileStore {
   }
 
   /**
-   * A tar stream of the area's files (or of `names`), read with
-   * backpressure in bounded memory (small files in batches on a shared
-   * reader thread, larger ones in chunks). Vanished files and non-regular
-   * files are skipped; a file that grows or shrinks while read destroys the
-   * stream with `ERR_FILE_CHANGED`, any other error with that error.
+   * A tar stream of the area's files (or of `names`), each name once, read
+   * with backpressure in fixed buffers plus the set of names taken (small
+   * files in batches on a shared reader thread, larger ones in chunks).
+   * Vanished files and non-regular files are skipped; a file that grows or
+   * shrinks while read destroys the stream with `ERR_FILE_CHANGED`, any other
+   * error with that error.
    * @throws FileStoreError `ERR_INVALID_AREA` or `ERR_INVALID_OPTION`, synchronously.
    */
   exportTar(area: Area, options?: ExportTarOptions): Readable {

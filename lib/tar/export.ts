@@ -4,7 +4,14 @@
  * One loop takes the names (from the caller, or from the area's streamed
  * listing) in batches and writes the archive into the returned stream,
  * waiting whenever the consumer has enough buffered: a slow consumer pauses
- * the reads, and memory stays bounded whatever the number and size of files.
+ * the reads, and memory stays bounded whatever the size of files.
+ *
+ * Each name goes into the archive once: a directory read may return a name
+ * twice (tmpfs does, when a file is renamed over the entry a read is to
+ * resume at: up to 35,047 repeated entries in one export of 3,000 files),
+ * and such an archive cannot be imported back. So the names taken are kept
+ * in a set, the one part of the export's memory that grows with the number
+ * of files.
  *
  * Small files are read by the reader thread (`reader.ts`), a batch at a
  * time, BATCHES_AHEAD batches ahead of the one being written; each batch of
@@ -36,7 +43,8 @@ export interface ExportTarOptions {
   /**
    * The names to export, in this order, instead of every file of the area.
    * Each is validated when its turn comes; an invalid one destroys the stream
-   * with `ERR_INVALID_NAME`.
+   * with `ERR_INVALID_NAME`. A name given again is exported once, where it
+   * first came.
    * @default every file of the area, as `FileStore.list()` yields them
    */
   names?: Iterable<string> | AsyncIterable<string>;
@@ -128,8 +136,14 @@ async function writeArchive(dir: string, names: Iterable<string> | AsyncIterable
         batch.catch(ignore); // its error is raised when its turn comes
         reading.push({ names, batch });
       }
+      if (out.destroyed) break;
       const next = reading.shift();
-      if (next === undefined || out.destroyed) break;
+      if (next === undefined) {
+        if (source.done) break;
+        // a run of names exported already: let other events (a destroy()) run before taking more
+        await nextTurn();
+        continue;
+      }
       await writeBatch(dir, next.names, await next.batch, out);
       if (out.destroyed) return;
     }
@@ -148,12 +162,16 @@ function onMainThread(names: string[]): Batch {
  * Takes the names to export in batches: as many as are at hand at once, up
  * to BATCH_NAMES, so a slow source of names is not waited on while files are
  * ready to write. Each name is validated as it is taken; an invalid one ends
- * the names, and its error is raised after the files named before it.
+ * the names, and its error is raised after the files named before it. A name
+ * taken before is dropped; it still counts towards the BATCH_NAMES a batch
+ * draws, so a source that repeats names forever yields empty batches, never
+ * a loop that does not return.
  */
 class NameBatches {
   done = false;
   error: unknown;
   readonly #iterator: Iterator<string> | AsyncIterator<string>;
+  readonly #taken = new Set<string>();
   #pending: Promise<IteratorResult<string>> | IteratorResult<string> | null = null;
   /** The iterator said it is done: nothing to close. */
   #ended = false;
@@ -163,11 +181,15 @@ class NameBatches {
       Symbol.asyncIterator in names ? names[Symbol.asyncIterator]() : (names as Iterable<string>)[Symbol.iterator]();
   }
 
-  /** The next batch; empty when no name is at hand and `wait` is false, or when the names ended. */
+  /**
+   * The next batch; empty when no name is at hand and `wait` is false, when
+   * the names ended, or when every one of the BATCH_NAMES it drew was taken
+   * before.
+   */
   async take(wait: boolean): Promise<string[]> {
     const batch: string[] = [];
     let turn = wait ? null : nextTurn();
-    while (batch.length < BATCH_NAMES && !this.done) {
+    for (let drawn = 0; drawn < BATCH_NAMES && !this.done; drawn++) {
       this.#pending ??= this.#iterator.next();
       const result = turn === null ? await this.#pending : await Promise.race([this.#pending, turn]);
       if (result === LATE) break;
@@ -183,6 +205,8 @@ class NameBatches {
         this.done = true;
         break;
       }
+      if (this.#taken.has(result.value)) continue;
+      this.#taken.add(result.value);
       batch.push(result.value);
       turn ??= nextTurn();
     }
