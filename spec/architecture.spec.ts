@@ -68,3 +68,22 @@ it('loads no HTTP code through the main entry; the server entry does', () => {
   expect(loadedBuiltins('maildir-filestore')).not.toContain('NativeModule http');
   expect(loadedBuiltins('maildir-filestore/server')).toContain('NativeModule http');
 });
+
+it('imports the runtime dependencies (busboy, prom-client) only in lib/server/, as the README says', async () => {
+  const { dependencies = {} } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
+  const files = (await readdir(lib, { recursive: true })).filter((f) => f.endsWith('.ts'));
+  const importers = new Map<string, string[]>();
+  for (const file of files) {
+    const source = await readFile(join(lib, file), 'utf8');
+    for (const name of Object.keys(dependencies))
+      if (source.includes(`from '${name}'`)) importers.set(name, [...(importers.get(name) ?? []), file]);
+  }
+  expect([...importers.keys()].sort()).toEqual(Object.keys(dependencies).sort());
+  for (const [name, users] of importers)
+    expect(
+      users.filter((file) => !file.startsWith('server/')),
+      name,
+    ).toEqual([]);
+});

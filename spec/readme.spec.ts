@@ -68,6 +68,17 @@ describe.each(DOC_FILES)('links in %s', (file) => {
   });
 });
 
+it('the README names every runtime dependency and says what it is for', async () => {
+  const { dependencies = {} } = JSON.parse(await readFile('package.json', 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
+  const install = docText('README.md').split('\n## Install\n')[1]?.split('\n## ')[0] ?? '';
+  expect(install).toMatch(
+    new RegExp(`${['Zero', 'One', 'Two', 'Three'][Object.keys(dependencies).length]} runtime dependenc`),
+  );
+  for (const name of Object.keys(dependencies)) expect(install).toContain(name);
+});
+
 describe('the API table and docs/api.md', () => {
   const methods = Object.getOwnPropertyNames(FileStore.prototype).filter((name) => name !== 'constructor');
 
