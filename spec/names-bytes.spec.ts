@@ -14,7 +14,8 @@ import { FileStore, fsPath, nameFromBytes, nameToBytes, type Area } from '../lib
 import { bash, cli, completion, runCli } from './cli-helpers.js';
 import { nameParams } from '../lib/server/router.js';
 import { start } from './server-helpers.js';
-import { tempDir, tempStore } from './helpers.js';
+import { docBlock } from './doc-blocks.js';
+import { DIST, tempDir, tempStore } from './helpers.js';
 
 /** `latin1-été` and `latin1-ètè` in latin1: two names whose bytes are not UTF-8, which a UTF-8 reading would both show as `latin1-\uFFFDt\uFFFD`. */
 const E_ACUTE = Buffer.from('latin1-\xe9t\xe9', 'latin1');
@@ -98,6 +99,21 @@ describe('the spelling of a name that is not UTF-8', () => {
 });
 
 describe('the library with names that are not UTF-8', () => {
+  it("runs docs/api.md's example: fsPath(entry.path) reads a file whose name is not UTF-8", async () => {
+    const cwd = await tempDir();
+    const store = new FileStore(join(cwd, 'queue'));
+    await store.prepare();
+    await plantBytes(store, 'new', Buffer.from('latin1-\xe9', 'latin1'), 'abc');
+    const script = join(cwd, 'example.mjs');
+    await writeFile(
+      script,
+      docBlock('readme-names-bytes', 'js').replaceAll("'maildir-filestore'", JSON.stringify(DIST)),
+    );
+    const result = await completion(spawn(process.execPath, [script], { cwd }));
+    expect(result.stderr).toBe('');
+    expect(result.stdout.toString()).toBe('6c6174696e312de9 3\n');
+  });
+
   it('lists each file once under its own name, and fsPath(entry.path) opens that file, not the U+FFFD one', async () => {
     const store = await plantedStore();
     const contents = new Map<string, string>();
