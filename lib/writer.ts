@@ -29,6 +29,7 @@ import {
   constants,
   fstatSync,
   fsync,
+  ftruncate,
   link,
   lstat,
   open,
@@ -43,6 +44,7 @@ import { Writable } from 'node:stream';
 import { commitThread, SMALL_FILE_MAX, type CommitRequest } from './commit-thread.js';
 import { holdDirectory, syncDirectory, type Durability } from './durability.js';
 import { FileStoreError } from './errors.js';
+import { holeSize } from './hole.js';
 import { fsPath, hasEscapedBytes } from './names.js';
 import { place } from './place.js';
 
@@ -93,6 +95,10 @@ export class FileWriter extends Writable {
   #buffered = 0;
   #releaseDirectory: (() => void) | null = null;
   #aside: Aside = 'none';
+  /** Where the next bytes go: the bytes written and the holes skipped so far. */
+  #position = 0;
+  /** The end of the bytes written; short of `#position` when the file ends in a hole. */
+  #dataEnd = 0;
 
   /** @internal Use `FileStore.create()`. */
   constructor(plan: WriterPlan) {
@@ -126,16 +132,47 @@ export class FileWriter extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, cb: Callback): void {
-    if (this.#buffer === null) return this.#run((done) => writeAll(this.#fd as number, [chunk], done), cb);
-    if (this.#hold([chunk])) return cb();
-    this.#spill([chunk], cb);
+    this.#take([chunk], cb);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: Callback): void {
-    const buffers = chunks.map((c) => c.chunk);
-    if (this.#buffer === null) return this.#run((done) => writeAll(this.#fd as number, buffers, done), cb);
-    if (this.#hold(buffers)) return cb();
+    this.#take(
+      chunks.map((c) => c.chunk),
+      cb,
+    );
+  }
+
+  #take(buffers: Buffer[], cb: Callback): void {
+    if (this.#buffer === null) return this.#run((done) => this.#put(buffers, done), cb);
+    const held = withZeros(buffers, SMALL_FILE_MAX - this.#buffered);
+    if (held !== null && this.#hold(held)) return cb();
     this.#spill(buffers, cb);
+  }
+
+  /** Writes `buffers` at the writer's position, skipping the bytes of each hole chunk among them. */
+  #put(buffers: Buffer[], done: Callback): void {
+    let run = 0;
+    while (run < buffers.length && holeSize(buffers[run] as Buffer) === 0) run++;
+    const skip = run < buffers.length ? holeSize(buffers[run] as Buffer) : 0;
+    const rest = buffers.slice(run + 1);
+    const afterRun = (err?: Error | null): void => {
+      if (err) return done(err);
+      this.#position += skip;
+      if (rest.length === 0) return done(null);
+      this.#put(rest, done);
+    };
+    if (run === 0) return afterRun(null);
+    const data = run === buffers.length ? buffers : buffers.slice(0, run);
+    let bytes = 0;
+    for (const buffer of data) bytes += buffer.length;
+    const at = this.#position;
+    writeAll(this.#fd as number, data, at, (err) => {
+      if (!err) {
+        this.#position = at + bytes;
+        this.#dataEnd = this.#position;
+      }
+      afterRun(err);
+    });
   }
 
   override _final(cb: Callback): void {
@@ -177,7 +214,7 @@ export class FileWriter extends Writable {
   #spill(more: Buffer[], cb: Callback): void {
     const chunks = [...this.#release(), ...more];
     const steps: Array<(done: Callback) => void> = [(done) => this.#open(done)];
-    if (chunks.length > 0) steps.push((done) => writeAll(this.#fd as number, chunks, done));
+    if (chunks.length > 0) steps.push((done) => this.#put(chunks, done));
     this.#sequence(steps, cb);
   }
 
@@ -215,6 +252,8 @@ export class FileWriter extends Writable {
     const { durability, tmpPath, targetPath, overwrite, asidePath } = this.#plan;
     const fd = this.#fd as number;
     const steps: Array<(done: Callback) => void> = [];
+    // a file that ends in a hole: its size is set, its last bytes never written
+    if (this.#position > this.#dataEnd) steps.push((done) => ftruncate(fd, this.#position, done));
     if (durability !== 'none') steps.push((done) => fsync(fd, done));
     let written: Stats | null = null;
     steps.push((done) => {
@@ -397,16 +436,29 @@ function explainMissing(err: NodeJS.ErrnoException, tmpPath: string, targetPath:
   });
 }
 
-/** Writes every byte of `buffers` at the file position, resuming after short writes. */
-function writeAll(fd: number, buffers: Buffer[], cb: Callback): void {
+/** Writes every byte of `buffers` at `position` of the file, resuming after short writes. */
+function writeAll(fd: number, buffers: Buffer[], position: number, cb: Callback): void {
   const onWritten = (err: NodeJS.ErrnoException | null, written: number): void => {
     if (err) return cb(err);
     let rest = written;
     while (buffers.length > 0 && rest >= (buffers[0] as Buffer).length) rest -= (buffers.shift() as Buffer).length;
     if (buffers.length === 0) return cb(null);
     buffers[0] = (buffers[0] as Buffer).subarray(rest);
-    writeAll(fd, buffers, cb);
+    writeAll(fd, buffers, position + written, cb);
   };
-  if (buffers.length === 1) write(fd, buffers[0] as Buffer, 0, (buffers[0] as Buffer).length, null, onWritten);
-  else writev(fd, buffers, null, onWritten);
+  if (buffers.length === 1) write(fd, buffers[0] as Buffer, 0, (buffers[0] as Buffer).length, position, onWritten);
+  else writev(fd, buffers, position, onWritten);
+}
+
+/**
+ * `buffers` to hold in memory: each hole chunk as that many zeros; `null`
+ * when that would pass `room` bytes (the file goes to disk, where a hole
+ * stays a hole).
+ */
+function withZeros(buffers: Buffer[], room: number): Buffer[] | null {
+  if (!buffers.some((buffer) => holeSize(buffer) > 0)) return buffers;
+  let bytes = 0;
+  for (const buffer of buffers) bytes += buffer.length + holeSize(buffer);
+  if (bytes > room) return null;
+  return buffers.map((buffer) => (holeSize(buffer) > 0 ? Buffer.alloc(holeSize(buffer)) : buffer));
 }

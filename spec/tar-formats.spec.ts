@@ -116,6 +116,8 @@ describe('sparse files', () => {
     'hole-at-end': [300_000, [[0, 10, 0x46]]],
     'holes-around': [300_000, [[150_000, 10, 0x47]]],
     'all-hole': [200_000, []],
+    // small enough (64 KiB at most) to be committed from memory at durability none, its holes as zeros
+    small: [40_000, [[20_000, 3, 0x4a]]],
     // data from 700 to 1900 crosses two block boundaries; the last segment ends mid-block at the real size
     crossing: [
       300_001,
@@ -181,6 +183,29 @@ describe('sparse files', () => {
       expect(imported.equals(await readFile(join(src, name))), name).toBe(true);
     }
   });
+
+  it.each(['full', 'none'] as const)(
+    'leaves the holes as holes on disk at durability %s: a file takes what GNU tar extracting it takes',
+    async (durability) => {
+      const src = await sources();
+      const archive = join(await tempDir(), 'sparse.tar');
+      await tool('tar', ['-C', src, '--format=pax', '-S', '-cf', archive, ...NAMES]);
+      const extracted = await tempDir();
+      await tool('tar', ['-C', extracted, '-xf', archive]);
+      const store = await tempStore({ durability });
+      expect(await importFile(store, archive)).toEqual(NAMES);
+      for (const name of NAMES) {
+        const [size] = FILES[name] as [number, unknown];
+        const ours = await stat(join(store.root, 'new', name));
+        const gnu = await stat(join(extracted, name));
+        expect(ours.size, name).toBe(size);
+        // a file of at most 64 KiB at durability none is written from memory, zeros and all
+        if (durability === 'none' && size <= 64 * 1024) continue;
+        expect(ours.blocks, name).toBeLessThanOrEqual(gnu.blocks + 8);
+        expect(ours.blocks * 512, name).toBeLessThan(size / 4);
+      }
+    },
+  );
 
   describe('an inconsistent sparse map is refused, nothing of that member committed', () => {
     /** An archive of `before`, the sparse file `segments` and `after`, written by `flags`, and its headers. */

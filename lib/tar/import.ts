@@ -9,11 +9,13 @@
  * the error. The end-of-archive marker ends the import: bytes after it are
  * read and dropped, as GNU tar ignores them.
  *
- * A sparse member's holes are written as zeros (a store file is written
- * whole, in order), so they cost their size on disk where GNU tar makes a
- * sparse file: libarchive's `gtar_sparse_skip_entry` fixture holds a 10 GiB
- * file in 8 KiB, and an import of it wrote zeros for minutes. The holes of
- * one import are therefore bounded, {@link MAX_SPARSE_HOLES}.
+ * A sparse member's holes stay holes: the writer skips them (`hole.ts`), so
+ * the file takes its data's size on disk, as GNU tar extracts it (a small
+ * file at durability `none`, held in memory, gets them as zeros). Still, a
+ * consumer reads a hole as zeros, and libarchive's `gtar_sparse_skip_entry`
+ * fixture holds a 10 GiB file in 8 KiB: so that a small archive cannot turn
+ * into files that take any reader minutes, the holes of one import are
+ * bounded, {@link MAX_SPARSE_HOLES}.
  */
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -110,7 +112,7 @@ async function extractInto(
   parser.drain();
 }
 
-/** The bytes of a sparse member's real file that are not stored: written as zeros. */
+/** The bytes of a sparse member's real file that are not stored: its holes. */
 function holesOf(entry: TarEntry): number {
   if (entry.sparse === null) return 0;
   return entry.sparse.segments.reduce((holes, segment) => holes - segment.size, entry.sparse.realSize);

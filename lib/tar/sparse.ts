@@ -2,8 +2,9 @@
  * GNU sparse files: where the data segments of a sparse member lie in the
  * real file, read from each of the four ways GNU tar writes the map (old GNU
  * headers, pax formats 0.0, 0.1 and 1.0), and the real file's bytes rebuilt
- * from the stored segments with zeros in the holes, as GNU tar extracts it.
+ * from the stored segments with holes between them, as GNU tar extracts it.
  */
+import { hole } from '../hole.js';
 import { BLOCK_SIZE, number, type PaxRecords } from './header.js';
 
 /** One data segment: `size` bytes stored in the archive that belong at `offset` of the real file. */
@@ -163,19 +164,18 @@ export function validMap(map: SparseMap, stored: number): boolean {
   return total <= stored;
 }
 
-const HOLE = Buffer.alloc(64 * 1024);
-
 /**
  * The real file's bytes: the stored data (taken from `data` in order, as it
- * comes) placed at each segment's offset, zeros in between and up to the real
- * size. The zeros are views of one read-only buffer of this module.
+ * comes) placed at each segment's offset, holes in between and up to the
+ * real size: {@link hole} chunks, which the store's writer skips, so the file
+ * is sparse on disk as GNU tar makes it.
  */
 export async function* rebuild(map: SparseMap, data: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const iterator = data[Symbol.asyncIterator]();
   let pending: Buffer = Buffer.alloc(0);
   let position = 0;
   for (const { offset, size } of map.segments) {
-    yield* zeros(offset - position);
+    if (offset > position) yield hole(offset - position);
     let left = size;
     while (left > 0) {
       if (pending.length === 0) {
@@ -190,9 +190,5 @@ export async function* rebuild(map: SparseMap, data: AsyncIterable<Buffer>): Asy
     }
     position = offset + size;
   }
-  yield* zeros(map.realSize - position);
-}
-
-function* zeros(n: number): Generator<Buffer> {
-  for (let left = n; left > 0; left -= HOLE.length) yield HOLE.subarray(0, Math.min(left, HOLE.length));
+  if (map.realSize > position) yield hole(map.realSize - position);
 }
