@@ -228,6 +228,14 @@ describe('the library with names that are not UTF-8', () => {
   });
 });
 
+/** The names `ls -0` printed: its output cut at each NUL byte. */
+function splitAtNul(output: Buffer): Buffer[] {
+  const names: Buffer[] = [];
+  for (let from = 0, at = output.indexOf(0); at !== -1; from = at + 1, at = output.indexOf(0, from))
+    names.push(output.subarray(from, at));
+  return names;
+}
+
 /** The member names of an archive, as bytes, in archive order (Python reads them). */
 async function listedOrder(archive: string): Promise<Buffer[]> {
   const script =
@@ -242,40 +250,25 @@ async function listedOrder(archive: string): Promise<Buffer[]> {
 }
 
 describe('the command line with names that are not UTF-8', () => {
-  it('ls prints such a byte as \\xHH, -0 prints the bytes, --json the escape \\udcHH', async () => {
-    const store = await plantedStore();
-    const plain = await cli(['ls', store.root]);
-    expect(plain.stdout.toString().split('\n').sort()).toEqual(
-      ['', 'latin1-\\xe8t\\xe8', 'latin1-\\xe9t\\xe9', REPLACEMENT_NAME].sort(),
-    );
-    const nul = await cli(['ls', '-0', store.root]);
-    expect(
-      nul.stdout
-        .toString('hex')
-        .split('00')
-        .filter((part) => part !== '')
-        .sort(),
-    ).toEqual(hex(E_ACUTE, E_GRAVE, REPLACEMENT_NAME));
-    const json = await cli(['ls', '--json', store.root]);
-    expect(json.stdout.toString()).toContain('"latin1-\\udce9t\\udce9"');
-    expect(escapeName('a\\\udce9')).toBe('a\\\\\\xe9');
-  });
+  /** Runs `ls` as a child process, or in this process (where coverage sees it). */
+  const RUNNERS: Array<[string, (args: string[]) => Promise<Buffer>]> = [
+    ['a child process', async (args) => (await cli(args)).stdout],
+    ['this process', async (args) => (await runCli(args)).stdoutBytes],
+  ];
 
-  it('prints them the same way in process (ls, ls -0), where coverage sees it', async () => {
-    const store = await plantedStore();
-    const plain = await runCli(['ls', store.root]);
-    expect(plain.stdout.split('\n').sort()).toEqual(
-      ['', 'latin1-\\xe8t\\xe8', 'latin1-\\xe9t\\xe9', REPLACEMENT_NAME].sort(),
-    );
-    const nul = await runCli(['ls', '-0', store.root]);
-    expect(
-      nul.stdoutBytes
-        .toString('hex')
-        .split('00')
-        .filter((part) => part !== '')
-        .sort(),
-    ).toEqual(hex(E_ACUTE, E_GRAVE, REPLACEMENT_NAME));
-  });
+  it.each(RUNNERS)(
+    'ls prints such a byte as \\xHH, -0 prints the bytes, --json the escape \\udcHH (%s)',
+    async (_, ls) => {
+      const store = await plantedStore();
+      const plain = (await ls(['ls', store.root])).toString();
+      expect(plain.split('\n').sort()).toEqual(
+        ['', 'latin1-\\xe8t\\xe8', 'latin1-\\xe9t\\xe9', REPLACEMENT_NAME].sort(),
+      );
+      expect(hex(...splitAtNul(await ls(['ls', '-0', store.root])))).toEqual(hex(E_ACUTE, E_GRAVE, REPLACEMENT_NAME));
+      expect((await ls(['ls', '--json', store.root])).toString()).toContain('"latin1-\\udce9t\\udce9"');
+      expect(escapeName('a\\\udce9')).toBe('a\\\\\\xe9');
+    },
+  );
 
   it('takes such a name as an argument by its bytes: ls -0 | xargs -0 claim round-trips', async () => {
     const store = await plantedStore();
