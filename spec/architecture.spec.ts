@@ -87,3 +87,22 @@ it('imports the runtime dependencies (busboy, prom-client) only in lib/server/, 
       name,
     ).toEqual([]);
 });
+
+it("imports no devDependency and no package's private file: an installed copy has only the dependencies, and only their exports", async () => {
+  const { dependencies = {} } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
+  const files = (await readdir(lib, { recursive: true })).filter((f) => f.endsWith('.ts'));
+  const bare = /^\s*(?:import|export)\s[^;]*?from\s+'([^'.][^']*)'|import\(\s*'([^'.][^']*)'\s*\)/gms;
+  const outside: string[] = [];
+  for (const file of files) {
+    const source = await readFile(join(lib, file), 'utf8');
+    for (const m of source.matchAll(bare)) {
+      const specifier = (m[1] ?? m[2]) as string;
+      if (specifier.startsWith('node:')) continue;
+      // a bare package name, or its scope and name: anything deeper is a file its exports map may hide
+      if (!Object.hasOwn(dependencies, specifier)) outside.push(`${file}: ${specifier}`);
+    }
+  }
+  expect(outside).toEqual([]);
+});
