@@ -3,6 +3,9 @@
 // root the file system refuses to create (prepare terminates), and a
 // misspelt option key (ERR_INVALID_OPTION).
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -31,6 +34,45 @@ describe('a tmp file removed under a live writer', () => {
       expect(await namesIn(store, 'new')).toEqual([]);
     },
   );
+
+  it('under an HTTP upload: 503 ERR_TMP_REMOVED with Retry-After (a retry succeeds), nothing committed', async () => {
+    const store = await tempStore({ durability: 'file' });
+    const server = createServer(store, { onError: () => {} });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as AddressInfo;
+      const answer = new Promise<{ status: number; retryAfter: unknown; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, method: 'PUT', path: '/files/upload' }, (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => {
+            body += chunk.toString();
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body }));
+        });
+        req.on('error', reject);
+        req.write('first half');
+        // the second half once clean (another process) has removed the tmp file
+        void (async () => {
+          while ((await namesIn(store, 'tmp')).length === 0) await new Promise((r) => setTimeout(r, 10));
+          await new Promise((r) => setTimeout(r, 20));
+          expect((await cli(['clean', store.root, '--older-than', '0s'])).code).toBe(0);
+          req.end('second half');
+        })().catch(reject);
+      });
+      const { status, retryAfter, body } = await answer;
+      expect(status).toBe(503);
+      expect(retryAfter).toBe('1');
+      expect(JSON.parse(body)).toMatchObject({ error: { code: 'ERR_TMP_REMOVED' } });
+      expect(await namesIn(store, 'new')).toEqual([]);
+      expect(await namesIn(store, 'tmp')).toEqual([]);
+      const retried = await fetch(`http://127.0.0.1:${port}/files/upload`, { method: 'PUT', body: 'whole' });
+      expect(retried.status).toBe(201);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 
   it('a removed store is still ENOENT', async () => {
     const store = await tempStore({ durability: 'file' });

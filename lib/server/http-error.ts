@@ -56,6 +56,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   EPERM: 403,
   EMFILE: 503,
   ENFILE: 503,
+  // another process cleaned tmp/ under the upload: nothing was committed, a retry succeeds
+  ERR_TMP_REMOVED: 503,
 };
 
 /**
