@@ -65,6 +65,24 @@ export class AreaListing implements AsyncIterableIterator<Entry> {
     return this.#refilling.then(() => this.next());
   }
 
+  /**
+   * Up to `max` entries at once: those of the batch at hand, or of the next
+   * one when it is used up; none when the directory ended. One promise for
+   * many entries, where `next()` gives one each (the export takes names this way).
+   */
+  async take(max: number): Promise<Entry[]> {
+    if (this.#index >= this.#batch.length) {
+      if (this.#ended) return [];
+      this.#refilling ??= this.#refill().finally(() => {
+        this.#refilling = null;
+      });
+      await this.#refilling;
+    }
+    const taken = this.#batch.slice(this.#index, this.#index + max);
+    this.#index += taken.length;
+    return taken;
+  }
+
   /** Stops the listing early (`break` out of `for await`) and closes the directory. */
   async return(): Promise<IteratorReturnResult<undefined>> {
     this.#ended = true;

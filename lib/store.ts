@@ -253,7 +253,7 @@ export class FileStore {
   exportTar(area: Area, options?: ExportTarOptions): Readable {
     assertArea(area);
     assertOptionKeys(options, EXPORT_KEYS, 'exportTar()');
-    return exportTar(this.#areaDirs[area], () => entryNames(this.list(area)), options);
+    return exportTar(this.#areaDirs[area], () => new AreaListing(this.#areaDirs[area], area), options);
   }
 
   /**
@@ -375,8 +375,4 @@ function booleanOption(value: unknown, option: string, fallback: boolean): boole
     throw new FileStoreError('ERR_INVALID_OPTION', `option ${option} must be a boolean`);
   }
   return value;
-}
-
-async function* entryNames(entries: AsyncIterable<Entry>): AsyncGenerator<string> {
-  for await (const entry of entries) yield entry.name;
 }

@@ -34,6 +34,7 @@ import { sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { FileStoreError } from '../errors.js';
+import type { AreaListing } from '../listing.js';
 import { assertName, fsPath } from '../names.js';
 import { BLOCK_SIZE, fileHeader, padding, ZEROS } from './header.js';
 import { BATCH_NAMES, batchError, Kind, readerThread, RECORD_FIELDS, type Batch, type ErrorInfo } from './reader.js';
@@ -72,13 +73,13 @@ function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
  * The tar stream of `FileStore.exportTar()`: the files of the area directory
  * `dir`, named by `options.names` or else by `listed` (the area's listing).
  */
-export function exportTar(dir: string, listed: () => AsyncIterable<string>, options: ExportTarOptions = {}): Readable {
+export function exportTar(dir: string, listed: () => AreaListing, options: ExportTarOptions = {}): Readable {
   const { names } = options;
   if (names !== undefined && !isIterable(names)) {
     throw new FileStoreError('ERR_INVALID_OPTION', 'option names must be an iterable or async iterable of strings');
   }
   const out = new Archive();
-  writeArchive(dir, names ?? listed(), out).then(
+  writeArchive(dir, names === undefined ? new ListedBatches(listed()) : new NameBatches(names), out).then(
     () => out.finish(),
     (err: unknown) => out.destroy(err as Error),
   );
@@ -120,8 +121,17 @@ class Archive extends Readable {
   }
 }
 
-async function writeArchive(dir: string, names: Iterable<string> | AsyncIterable<string>, out: Archive): Promise<void> {
-  const source = new NameBatches(names);
+/** Where the loop takes its names from, a batch at a time. */
+interface NameSource {
+  /** No more names: the source ended, was closed, or failed (`error`). */
+  readonly done: boolean;
+  /** The invalid name that ended the source, raised after the files named before it. */
+  readonly error: unknown;
+  take(wait: boolean): Promise<string[]>;
+  close(): void;
+}
+
+async function writeArchive(dir: string, source: NameSource, out: Archive): Promise<void> {
   const reading: Array<{ names: string[]; batch: Promise<Batch> }> = [];
   let first = true;
   try {
@@ -167,7 +177,7 @@ function onMainThread(names: string[]): Batch {
  * draws, so a source that repeats names forever yields empty batches, never
  * a loop that does not return.
  */
-class NameBatches {
+class NameBatches implements NameSource {
   done = false;
   error: unknown;
   readonly #iterator: Iterator<string> | AsyncIterator<string>;
@@ -205,8 +215,7 @@ class NameBatches {
         this.done = true;
         break;
       }
-      if (this.#taken.has(result.value)) continue;
-      this.#taken.add(result.value);
+      if (!firstTime(this.#taken, result.value)) continue;
       batch.push(result.value);
       turn ??= nextTurn();
     }
@@ -221,6 +230,46 @@ class NameBatches {
       .then(() => this.#iterator.return?.())
       .catch(ignore);
   }
+}
+
+/**
+ * The names of the area's listing, up to BATCH_NAMES at once as the listing
+ * has them buffered: one promise a batch, where {@link NameBatches} awaits
+ * each name (its `take` was the main thread's largest cost in a profiled
+ * export of 10,000 small files: 20 ms of about 100). A listed name is a store
+ * name as it is, so it is not checked again; a name the directory read
+ * repeats is dropped.
+ */
+class ListedBatches implements NameSource {
+  done = false;
+  readonly error: unknown = undefined;
+  readonly #listing: AreaListing;
+  readonly #taken = new Set<string>();
+
+  constructor(listing: AreaListing) {
+    this.#listing = listing;
+  }
+
+  async take(): Promise<string[]> {
+    const entries = await this.#listing.take(BATCH_NAMES);
+    if (entries.length === 0) this.done = true;
+    const batch: string[] = [];
+    for (const { name } of entries) if (firstTime(this.#taken, name)) batch.push(name);
+    return batch;
+  }
+
+  close(): void {
+    if (this.done) return;
+    this.done = true;
+    this.#listing.return().catch(ignore);
+  }
+}
+
+/** Whether `name` is new to `taken`, which then holds it. */
+function firstTime(taken: Set<string>, name: string): boolean {
+  if (taken.has(name)) return false;
+  taken.add(name);
+  return true;
 }
 
 const LATE = Symbol('late');
