@@ -98,6 +98,23 @@ describe.skipIf(!present)('the page in headless chromium', () => {
     await expect.poll(() => page.textContent('#files-new'), { timeout: 15_000 }).toBe('2');
     await page.close();
   });
+
+  it('links a file whose name is not UTF-8 by its bytes (%E9), and downloads that file, not its U+FFFD look-alike', async () => {
+    const { store, base } = await start({ statsInterval: 100 });
+    await writeFile(Buffer.from(`${join(store.root, 'new')}/latin1-\xe9`, 'latin1'), 'the latin1 one');
+    await writeFile(join(store.root, 'new', 'latin1-\uFFFD'), 'the look-alike');
+    const page = await context.newPage();
+    await page.goto(`${base}/`);
+    await expect.poll(() => page.textContent('#files-new'), { timeout: 15_000 }).toBe('2');
+    const hrefs = await page.evaluate(
+      "Array.from(document.querySelectorAll('#newest a')).map((link) => link.getAttribute('href'))",
+    );
+    expect((hrefs as string[]).sort()).toEqual(['/files/new/latin1-%E9', '/files/new/latin1-%EF%BF%BD']);
+    const link = page.locator('#newest a[href="/files/new/latin1-%E9"]');
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    expect(await readFile(await download.path(), 'utf8')).toBe('the latin1 one');
+    await page.close();
+  });
 });
 
 it.skipIf(present)(
