@@ -149,29 +149,27 @@ export class FileWriter extends Writable {
     this.#spill(buffers, cb);
   }
 
-  /** Writes `buffers` at the writer's position, skipping the bytes of each hole chunk among them. */
+  /** Writes `buffers` at the writer's position; a hole chunk among them moves the position on instead. */
   #put(buffers: Buffer[], done: Callback): void {
-    let run = 0;
-    while (run < buffers.length && holeSize(buffers[run] as Buffer) === 0) run++;
-    const skip = run < buffers.length ? holeSize(buffers[run] as Buffer) : 0;
-    const rest = buffers.slice(run + 1);
-    const afterRun = (err?: Error | null): void => {
+    const holeAt = buffers.findIndex((buffer) => holeSize(buffer) > 0);
+    if (holeAt === -1) return this.#putData(buffers, done);
+    this.#putData(buffers.slice(0, holeAt), (err) => {
       if (err) return done(err);
-      this.#position += skip;
+      this.#position += holeSize(buffers[holeAt] as Buffer);
+      const rest = buffers.slice(holeAt + 1);
       if (rest.length === 0) return done(null);
       this.#put(rest, done);
-    };
-    if (run === 0) return afterRun(null);
-    const data = run === buffers.length ? buffers : buffers.slice(0, run);
+    });
+  }
+
+  #putData(buffers: Buffer[], done: Callback): void {
+    if (buffers.length === 0) return done(null);
     let bytes = 0;
-    for (const buffer of data) bytes += buffer.length;
+    for (const buffer of buffers) bytes += buffer.length;
     const at = this.#position;
-    writeAll(this.#fd as number, data, at, (err) => {
-      if (!err) {
-        this.#position = at + bytes;
-        this.#dataEnd = this.#position;
-      }
-      afterRun(err);
+    writeAll(this.#fd as number, buffers, at, (err) => {
+      if (!err) this.#position = this.#dataEnd = at + bytes;
+      done(err);
     });
   }
 
